@@ -1,0 +1,1 @@
+"""Benchmarks: one module per `python -m engine bench NAME`."""

@@ -1,0 +1,19 @@
+from pathlib import Path
+
+
+def add_arguments(p):
+    p.add_argument("--from", dest="source", type=Path, default=None,
+                   help="a local ICT-FaceKit folder or archive (default: download the pinned release)")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="install here instead of the per-user data folder (FACESPACE_DATA_DIR overrides both)")
+
+
+def run(args) -> int:
+    from ..install import install_model
+
+    def progress(frac, msg):
+        print(f"\r[{frac:5.0%}] {msg:60s}", end="", flush=True)
+
+    path = install_model(args.source, data_dir=args.data_dir, progress=progress)
+    print(f"\ninstalled {path}")
+    return 0

@@ -1,0 +1,45 @@
+"""Typed errors. Every message is written for an artist: what happened and what to do."""
+
+
+class FaceSpaceError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+
+class ModelNotInstalledError(FaceSpaceError):
+    pass
+
+
+class ModelCorruptError(FaceSpaceError):
+    pass
+
+
+class ModelInstallError(FaceSpaceError):
+    """Installing the face model failed; nothing was installed."""
+
+
+class ModelDownloadError(ModelInstallError):
+    """The upstream files could not be downloaded (offline, or the server refused)."""
+
+
+class ChecksumMismatchError(ModelInstallError):
+    pass
+
+
+class MissingSourceFileError(ModelInstallError):
+    pass
+
+
+class ImageError(FaceSpaceError):
+    """The photo cannot be read (not an image, empty, truncated, or too small)."""
+
+
+class NoFaceError(FaceSpaceError):
+    """No face was found in the photo."""
+
+
+class FaceTooSmallError(FaceSpaceError):
+    """A face was found but is too small to reconstruct."""
+
+
+class WeightsUnavailableError(FaceSpaceError):
+    """Network weights are not present and cannot be downloaded."""

@@ -1,0 +1,44 @@
+"""Shared fixtures: the real ICT model and the real data in ../shared, read in place."""
+from __future__ import annotations
+
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+ICT_ARCHIVE = SHARED / "models" / "ict-facekit.tar.xz"
+sys.path.insert(0, str(ROOT))  # `import engine` from the repository root
+
+
+def need_shared(*parts) -> Path:
+    p = SHARED.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"{p} is absent: this test reads the real data in ../shared")
+    return p
+
+
+@pytest.fixture(scope="session")
+def ict_folder(tmp_path_factory) -> Path:
+    """The upstream FaceXModel/ folder, unpacked once per session from ../shared."""
+    archive = need_shared("models", "ict-facekit.tar.xz")
+    dest = tmp_path_factory.mktemp("ict")
+    with tarfile.open(archive) as t:
+        t.extractall(dest, filter="data")
+    return dest / "FaceXModel"
+
+
+@pytest.fixture(scope="session")
+def ict_model(tmp_path_factory):
+    """The installed model; if it is not installed, converted from ../shared into a temp dir."""
+    from engine.errors import ModelNotInstalledError
+    from engine.model import load_model
+    try:
+        return load_model()
+    except ModelNotInstalledError:
+        archive = need_shared("models", "ict-facekit.tar.xz")
+        from engine.install import install_model
+        path = install_model(archive, data_dir=tmp_path_factory.mktemp("model"))
+        return load_model(path)
