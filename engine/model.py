@@ -20,6 +20,8 @@ File format (`.npz`, read with allow_pickle=False, FORMAT_VERSION below):
     jaw_right_extended / jaw_left_extended (17,) int32
     symmetry            (V,) int32         left/right mirror partner of every vertex
     meta_json           () str             format version, units, source, commit, licence
+Optional arrays (derived data added at install time, e.g. the detector-to-surface
+correspondence) are kept in `extras` and written back unchanged.
 """
 from __future__ import annotations
 
@@ -64,6 +66,7 @@ class MorphableModel:
         for k in _ARRAYS:
             setattr(self, k, arrays[k])
         self.meta = meta
+        self.extras = {k: v for k, v in arrays.items() if k not in _ARRAYS}
         self.expression_names = [str(s) for s in self.expression_names]
         self.material_names = [str(s) for s in self.material_names]
         self.region_names = [str(s) for s in self.region_names]
@@ -128,10 +131,9 @@ class MorphableModel:
 
     def save(self, path) -> str:
         """Write to `path` (no atomicity here; the installer handles that). Returns SHA-256."""
+        arrays = {k: np.asarray(getattr(self, k)) for k in _ARRAYS}
         buf = io.BytesIO()
-        np.savez(buf, meta_json=np.array(json.dumps(self.meta)), **{k: getattr(self, k) if k not in
-                 ("expression_names", "material_names", "region_names") else np.array(getattr(self, k))
-                 for k in _ARRAYS})
+        np.savez(buf, meta_json=np.array(json.dumps(self.meta)), **self.extras, **arrays)
         data = buf.getvalue()
         Path(path).write_bytes(data)
         return sha256_bytes(data)
