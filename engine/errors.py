@@ -43,3 +43,7 @@ class FaceTooSmallError(FaceSpaceError):
 
 class WeightsUnavailableError(FaceSpaceError):
     """Network weights are not present and cannot be downloaded."""
+
+
+class Cancelled(FaceSpaceError):
+    """The user cancelled the operation."""
