@@ -11,8 +11,15 @@ def add_arguments(p):
 def run(args) -> int:
     from ..install import install_model
 
+    import sys
+    last = [-1]
+
     def progress(frac, msg):
-        print(f"\r[{frac:5.0%}] {msg:60s}", end="", flush=True)
+        if sys.stdout.isatty():
+            print(f"\r[{frac:5.0%}] {msg:60s}", end="", flush=True)
+        elif int(frac * 4) > last[0]:  # logs (CI): a line per quarter, not per file
+            last[0] = int(frac * 4)
+            print(f"[{frac:5.0%}] {msg}", flush=True)
 
     path = install_model(args.source, data_dir=args.data_dir, progress=progress)
     print(f"\ninstalled {path}")
