@@ -1,0 +1,48 @@
+"""nvdiffrast's `interpolate` in PyTorch: vertex attributes at the rasterised pixels."""
+from __future__ import annotations
+
+import torch
+
+
+def _covered(rast):
+    B, H, W, _ = rast.shape
+    flat = rast.reshape(-1, 4)
+    t = flat[:, 3].round().long() - 1
+    pix = (t >= 0).nonzero().squeeze(1)
+    return flat, pix, t[pix], torch.div(pix, H * W, rounding_mode="floor")
+
+
+def interpolate(attr, rast, tri, rast_db=None, diff_attrs=None):
+    """attr (V, C) or (B, V, C); rast (B, H, W, 4); tri (F, 3) indexing attr's vertices.
+
+    Returns out (B, H, W, C) = u a0 + v a1 + (1 - u - v) a2 (zero on background) and, when
+    diff_attrs ("all" or a list of channel indices) and rast_db are given, out_da
+    (B, H, W, 2 * len(diff_attrs)) = per channel (dA/dX, dA/dY) in pixels (Y = row, downward)."""
+    B, H, W, _ = rast.shape
+    if attr.dim() == 2:
+        attr = attr[None]
+    Ba, V, C = attr.shape
+    dt = torch.promote_types(attr.dtype, rast.dtype)
+    flat, pix, t, b = _covered(rast)
+    vidx = tri.long()[t]                                     # (P, 3)
+    if Ba == 1:
+        a = attr.reshape(V, C)[vidx]
+    else:
+        a = attr.reshape(Ba * V, C)[vidx + (b * V)[:, None]]  # (P, 3, C)
+    a = a.to(dt)
+    uv = flat[pix, :2].to(dt)
+    u, v = uv[:, 0:1], uv[:, 1:2]
+    a0, a1, a2 = a[:, 0], a[:, 1], a[:, 2]
+    vals = a2 + u * (a0 - a2) + v * (a1 - a2)
+    out = torch.zeros(B * H * W, C, dtype=dt, device=rast.device).index_copy(0, pix, vals).view(B, H, W, C)
+    if diff_attrs is None or rast_db is None:
+        return out, None
+    idx = list(range(C)) if diff_attrs == "all" else [int(i) % C for i in diff_attrs]
+    db = rast_db.reshape(-1, 4)[pix].to(dt)
+    s0, s1, s2 = a0[:, idx], a1[:, idx], a2[:, idx]
+    dsdu, dsdv = s0 - s2, s1 - s2
+    dx = db[:, 0:1] * dsdu + db[:, 2:3] * dsdv
+    dy = db[:, 1:2] * dsdu + db[:, 3:4] * dsdv
+    da = torch.stack([dx, dy], -1).reshape(-1, 2 * len(idx))
+    out_da = torch.zeros(B * H * W, 2 * len(idx), dtype=dt, device=rast.device).index_copy(0, pix, da)
+    return out, out_da.view(B, H, W, 2 * len(idx))

@@ -1,0 +1,5 @@
+"""Optional nvdiffrast backend (CUDA). Placeholder until the full adapter lands."""
+
+
+def available() -> bool:
+    return False
