@@ -1,0 +1,43 @@
+"""`python -m engine reconstruct PHOTO -o OUTDIR`: photo -> head.obj/.mtl/PNGs, head.glb, params.json.
+
+Nothing is written unless the whole reconstruction succeeds (errors exit with code 2)."""
+from pathlib import Path
+
+
+def add_arguments(p):
+    p.add_argument("photo", help="the photo (JPEG, PNG, ...)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    p.add_argument("--face", type=int, default=None,
+                   help="which face when the photo has several (0 = largest; default: the largest)")
+    p.add_argument("--texture-size", type=int, default=2048)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--quality", default="balanced", choices=("fast", "balanced", "high"))
+    p.add_argument("--no-regressor", action="store_true", help="initialise the fit without the landmark regressor")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
+def run(args) -> int:
+    import sys
+    from ..model import load_model
+    from ..reconstruct import ReconstructOptions, reconstruct
+    from ..export import write_outputs
+
+    if args.texture_size < 16 or args.texture_size > 8192:
+        from ..errors import FaceSpaceError
+        raise FaceSpaceError("--texture-size must be between 16 and 8192 pixels.")
+    model = load_model()
+    opts = ReconstructOptions(face_index=args.face, texture_size=args.texture_size, device=args.device,
+                              quality=args.quality, use_regressor=not args.no_regressor)
+
+    def progress(frac, msg):
+        print(f"[{frac:4.0%}] {msg}", file=sys.stderr, flush=True)
+
+    rec = reconstruct(args.photo, model, opts, progress=progress)
+    written = write_outputs(rec, model, args.output, overwrite=args.overwrite)
+    t = rec.timings
+    print(f"{len(rec.faces)} face(s) found, used face {rec.face_index}; path {rec.path}; "
+          f"landmark residual {rec.quality['landmark_residual_px_mean']:.2f} px; "
+          f"{t['total']:.2f} s ({', '.join(f'{k} {v:.2f}' for k, v in t.items() if k != 'total')})")
+    for p in (written or []):
+        print(p)
+    return 0

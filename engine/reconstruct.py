@@ -1,0 +1,240 @@
+"""One photo in, a fitted and textured head out: `reconstruct(image, model, options)`.
+
+Stages (each timed in `Reconstruction.timings`): load -> detect (MTCNN, every face) ->
+landmarks (mediapipe 478 on the chosen face) -> fit (engine/fit.py: camera, pose, identity,
+expression on the landmark points) -> texture (engine/texture.py: UV texture, de-lit copy,
+confidence). `progress(frac, message)` is called between stages; `cancel.is_set()` is
+checked between stages and inside the fit and raises `Cancelled`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import Cancelled, NoFaceError
+
+QUALITIES = ("fast", "balanced", "high")
+
+
+@dataclass
+class ReconstructOptions:
+    face_index: int | None = None   # None: the largest face
+    texture_size: int = 2048
+    device: str = "auto"
+    quality: str = "balanced"       # fast | balanced | high
+    use_regressor: bool = True      # initialise the fit from the landmark regressor when its weights exist
+
+
+@dataclass
+class Reconstruction:
+    identity: np.ndarray            # (100,) N(0,1) coefficients
+    expression: np.ndarray          # (53,) in [0, 1]
+    expression_names: list
+    rotation: np.ndarray            # (3, 3) model -> OpenCV camera
+    translation: np.ndarray         # (3,) cm
+    K: np.ndarray                   # (3, 3) pixels, principal point at the image centre
+    image_size: tuple               # (w, h)
+    world_to_camera: np.ndarray     # (4, 4) OpenCV
+    vertices: np.ndarray            # (V, 3) model space (cm), identity + expression
+    texture: np.ndarray | None      # (S, S, 3) uint8 as photographed
+    texture_delit: np.ndarray | None
+    texture_confidence: np.ndarray | None  # (S, S) float32 in [0, 1]
+    landmarks: dict                 # detected478 (478,2), fixed68 (68,2), contour68 (68,2) pixels
+    faces: list                     # every FaceBox found
+    face_index: int
+    timings: dict                   # stage -> seconds, and "total"
+    quality: dict
+    path: str                       # which fitting path ran, e.g. "landmark-regressor+fit"
+    image: np.ndarray               # (H, W, 3) uint8 RGB as loaded (EXIF-rotated)
+    extras: dict = field(default_factory=dict)  # e.g. texture sh_coeffs, skin_tone
+
+    @property
+    def focal(self) -> float:
+        return float(self.K[0, 0])
+
+
+# ---- cached per-model data ----------------------------------------------------------------
+_CACHE: dict = {}
+
+
+def _cached(model, key, build):
+    k = (id(model), key)
+    if k not in _CACHE:
+        _CACHE[k] = build()
+    return _CACHE[k]
+
+
+def detector_basis(model):
+    """PointBasis of the 478 detector points on the model surface (engine/correspondence.py)."""
+    from .correspondence import get_correspondence, surface_points
+    from .fit import PointBasis
+
+    def build():
+        corr = get_correspondence(model)
+        import torch
+        # surface points are barycentric, so linear in the vertices: map mean and every mode
+        stack = np.concatenate([model.mean[None], model.mean[None] + model.identity_basis,
+                                model.mean[None] + model.expression_basis], 0)
+        with torch.no_grad():
+            pts = surface_points(torch.as_tensor(stack, dtype=torch.float64), corr)
+        pts = np.asarray(pts.cpu().numpy() if hasattr(pts, "cpu") else pts, dtype=np.float64)
+        return PointBasis(pts[0], pts[1:] - pts[0])
+    return _cached(model, "detector_basis", build)
+
+
+def _contour(model, jaw_targets):
+    """Sliding jaw contour for the 17 jaw points, or None if the correspondence lacks it."""
+    from .fit import Contour
+    try:
+        from .correspondence import contour_candidates, select_contour
+    except ImportError:
+        return None
+    cands = _cached(model, "contour_candidates", lambda: contour_candidates(model))
+    return Contour(np.asarray(jaw_targets, dtype=np.float64), lambda vc, K: select_contour(vc, K, cands))
+
+
+def _mp_to_68():
+    from .detect import MP_TO_68
+    return np.asarray(MP_TO_68)
+
+
+def landmarks68(model, vertices, camera, contour_vertices=None):
+    """Projected 68 landmarks: fixed vertices, and with the jaw (0-16) on the silhouette."""
+    fixed = camera.project(vertices[model.landmarks68].astype(np.float64))
+    contour = fixed.copy()
+    if contour_vertices is not None and len(contour_vertices) == 17:
+        contour[:17] = camera.project(vertices[np.asarray(contour_vertices)].astype(np.float64))
+    return fixed, contour
+
+
+def _regressor_init(points, image_size, model):
+    """The landmark regressor's prediction, or None when it (or its weights) is unavailable."""
+    try:
+        from .regress import predict_init
+    except ImportError:
+        return None
+    from .errors import WeightsUnavailableError
+    try:
+        return predict_init(points, image_size, model)
+    except (WeightsUnavailableError, FileNotFoundError):
+        return None
+
+
+def fit_points(model, points478, image_size, *, quality="balanced", device="cpu", init=None,
+               cancel=None, settings=None):
+    """Fit the model to detector points (478, 2). Returns (FitResult, contour68_vertices)."""
+    from .fit import FitSettings, fit_landmarks
+    basis = detector_basis(model)
+    jaw_idx = _mp_to_68()[:17]
+    contour = _contour(model, np.asarray(points478)[jaw_idx])
+    st = settings or FitSettings(quality=quality)
+    return fit_landmarks(model, points478, basis, image_size, contour=contour, init=init,
+                         settings=st, device=device, cancel=cancel)
+
+
+def quality_report(fit, identity, expression, detected478) -> dict:
+    res = fit.residual_px
+    out = {
+        "landmark_residual_px_mean": float(res.mean()),
+        "landmark_residual_px_median": float(np.median(res)),
+        "landmark_residual_px_p90": float(np.percentile(res, 90)),
+        "outlier_landmarks": int((fit.robust_weights < 0.5).sum()),
+        # coefficients are N(0, 1): the Mahalanobis norm is the Euclidean norm; ~10 is typical for 100 dims
+        "identity_mahalanobis": float(np.linalg.norm(identity)),
+        "identity_max_abs": float(np.abs(identity).max()),
+        "expression_min": float(expression.min()),
+        "expression_max": float(expression.max()),
+        "expressions_active": int((expression > 0.05).sum()),
+        "focal_px": float(fit.camera.focal),
+        "fit_iterations": int(fit.iterations),
+    }
+    if fit.contour_residual_px is not None:
+        out["contour_residual_px_mean"] = float(fit.contour_residual_px.mean())
+    from .fit import rotation_angles
+    out.update({f"head_{k}_deg": float(v) for k, v in rotation_angles(fit.camera.rotation).items()})
+    return out
+
+
+def reconstruct(image, model, options: ReconstructOptions | None = None, progress=None, cancel=None) -> Reconstruction:
+    """Photo (path, bytes, PIL image or (H, W, 3) array) -> Reconstruction. Raises typed FaceSpaceErrors."""
+    opts = options or ReconstructOptions()
+    if opts.quality not in QUALITIES:
+        from .errors import FaceSpaceError
+        raise FaceSpaceError(f"Unknown quality {opts.quality!r}; choose one of {', '.join(QUALITIES)}.")
+    from .device import pick_device
+    device = pick_device(opts.device)
+    timings: dict = {}
+    t_start = time.perf_counter()
+
+    def stage(name, frac, message):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("Reconstruction cancelled.")
+        if progress is not None:
+            progress(frac, message)
+        return name
+
+    class _Timer:
+        def __init__(self, name):
+            self.name = name
+
+        def __enter__(self):
+            self.t = time.perf_counter()
+
+        def __exit__(self, *exc):
+            timings[self.name] = time.perf_counter() - self.t
+
+    from .image_io import load_image
+    from .detect import choose_face, detect_faces, face_landmarks
+
+    with _Timer(stage("load", 0.0, "Reading the photo")):
+        img = load_image(image)
+    h, w = img.shape[:2]
+    with _Timer(stage("detect", 0.05, "Finding faces")):
+        faces = detect_faces(img)
+        if not faces:
+            raise NoFaceError("No face was found in the photo. Use a photo where the face is clearly "
+                              "visible, well lit and not heavily covered.")
+        face = choose_face(faces, opts.face_index)
+    face_index = faces.index(face) if face in faces else int(opts.face_index or 0)
+    with _Timer(stage("landmarks", 0.25, "Placing landmarks")):
+        lm = face_landmarks(img, face)
+        points = np.asarray(lm.points, dtype=np.float64)[:, :2]
+    with _Timer(stage("fit", 0.4, "Fitting the face model")):
+        init = _regressor_init(points, (w, h), model) if opts.use_regressor else None
+        fit = fit_points(model, points, (w, h), quality=opts.quality, device=device, init=init, cancel=cancel)
+        vertices = model.vertices(fit.identity, fit.expression).astype(np.float32)
+    cam = fit.camera
+    fixed68, contour68 = landmarks68(model, vertices, cam, _jaw68_vertices(model, vertices, cam))
+    tex = None
+    with _Timer(stage("texture", 0.6, "Baking the texture")):
+        from .texture import bake_texture
+        tex = bake_texture(img, model, vertices, cam.world_to_camera, cam.K, opts.texture_size, device)
+    stage("done", 1.0, "Done")
+    timings["total"] = time.perf_counter() - t_start
+    return Reconstruction(
+        identity=fit.identity, expression=fit.expression, expression_names=list(model.expression_names),
+        rotation=cam.rotation, translation=cam.translation, K=cam.K, image_size=(w, h),
+        world_to_camera=cam.world_to_camera, vertices=vertices,
+        texture=getattr(tex, "photo", None), texture_delit=getattr(tex, "delit", None),
+        texture_confidence=getattr(tex, "confidence", None),
+        landmarks={"detected478": points.astype(np.float32), "fixed68": fixed68.astype(np.float32),
+                   "contour68": contour68.astype(np.float32)},
+        faces=list(faces), face_index=face_index, timings=timings,
+        quality=quality_report(fit, fit.identity, fit.expression, points), path=fit.path, image=img,
+        extras={"sh_coeffs": getattr(tex, "sh_coeffs", None), "skin_tone": getattr(tex, "skin_tone", None),
+                "fit_seconds": fit.seconds},
+    )
+
+
+def _jaw68_vertices(model, vertices, cam):
+    """Silhouette vertices for the 68-point jaw (0-16) at the fitted pose, or None."""
+    try:
+        from .correspondence import contour_candidates, select_contour
+    except ImportError:
+        return None
+    cands = _cached(model, "contour_candidates", lambda: contour_candidates(model))
+    vc = vertices.astype(np.float64) @ cam.rotation.T + cam.translation
+    ids = np.asarray(select_contour(vc, cam.K, cands))
+    return ids if len(ids) == 17 else None
