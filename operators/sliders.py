@@ -1,0 +1,102 @@
+"""Every slider update callback of the add-on, and the face-space edits behind the buttons.
+
+Identity sliders rewrite the mesh (numpy + foreach_set): basis = mean + coefficients @
+basis, and every expression key = basis + its delta (ICT's expression deltas do not depend
+on identity). Expression sliders are the shape keys' own values, so Blender evaluates them.
+Editing tools (engine/editing, issue #7) add their own groups via ui/slider_groups.py and
+call `apply_identity` after changing coefficients.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+_suspend = 0
+
+
+@contextlib.contextmanager
+def suspended():
+    """Set many sliders at once without rebuilding the mesh for each; apply afterwards."""
+    global _suspend
+    _suspend += 1
+    try:
+        yield
+    finally:
+        _suspend -= 1
+
+
+def identity_values(obj) -> np.ndarray:
+    coll = obj.facespace.identity
+    out = np.empty(len(coll), dtype=np.float32)
+    coll.foreach_get("value", out)
+    return out
+
+
+def set_identity_values(obj, values) -> None:
+    with suspended():
+        obj.facespace.identity.foreach_set("value", np.asarray(values, dtype=np.float32))
+    apply_identity(obj)
+
+
+def apply_identity(obj) -> None:
+    from .head_build import identity_flat, write_shape
+    write_shape(obj, identity_flat(identity_values(obj)))
+
+
+def expression_values(obj) -> np.ndarray:
+    key = obj.data.shape_keys
+    blocks = key.key_blocks[1:] if key else []
+    return np.array([kb.value for kb in blocks], dtype=np.float32)
+
+
+def set_expression_values(obj, values) -> None:
+    blocks = obj.data.shape_keys.key_blocks
+    for kb, v in zip(blocks[1:], values):
+        kb.value = float(v)
+
+
+# ---- update callbacks ---------------------------------------------------------------
+def on_identity_changed(item, context):
+    if _suspend:
+        return
+    obj = item.id_data
+    if getattr(obj, "facespace", None) is not None and obj.facespace.is_head:
+        apply_identity(obj)
+
+
+def on_texture_mode_changed(props, context):
+    from .materials import DELIT_NODE, PHOTO_NODE, set_texture_mode
+    obj = props.id_data
+    for slot in obj.material_slots:
+        mat = slot.material
+        if mat and mat.use_nodes and any(n in mat.node_tree.nodes for n in (PHOTO_NODE, DELIT_NODE)):
+            set_texture_mode(mat, props.texture_mode)
+
+
+# ---- face-space edits ---------------------------------------------------------------
+def randomise(obj, spread: float = 1.0, seed: int | None = None) -> None:
+    """Identity ~ N(0, spread^2) per component (the model's prior), clipped to +-3 sd."""
+    rng = np.random.default_rng(seed)
+    n = len(obj.facespace.identity)
+    set_identity_values(obj, np.clip(rng.standard_normal(n) * spread, -3.0, 3.0))
+
+
+def symmetrise(obj, model) -> None:
+    """Project the identity onto left/right-symmetric shapes; average _L/_R expression pairs."""
+    from .head_build import identity_flat
+    from .model_cache import derived, identity_projector
+    d = derived()
+    v = identity_flat(identity_values(obj)).reshape(-1, 3)
+    sym = 0.5 * (v + model.mirror(v))
+    coeffs = (sym.ravel() - d["mean"]) @ identity_projector()
+    set_identity_values(obj, coeffs / d["std"])
+    key = obj.data.shape_keys
+    if key is None:
+        return
+    blocks = key.key_blocks
+    for kb in blocks[1:]:
+        if kb.name.endswith("_L"):
+            other = blocks.get(kb.name[:-2] + "_R")
+            if other is not None:
+                kb.value = other.value = 0.5 * (kb.value + other.value)
