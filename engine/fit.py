@@ -107,6 +107,7 @@ class Contour:
     targets: np.ndarray
     select: Callable
     weight: float | None = None
+    needed: np.ndarray | None = None  # vertex ids `select` reads; others are left at zero (speed)
 
 
 @dataclass
@@ -267,6 +268,7 @@ def fit_landmarks(model, targets: np.ndarray, basis: PointBasis, image_size, *,
     lam_diag = tt(np.concatenate([np.full(n_id, st.lambda_identity), np.full(n_ex, st.lambda_expression)]))
     l1 = tt(np.concatenate([np.zeros(n_id), np.full(n_ex, st.lambda_l1)]))
     contour_prob, contour_ids = None, None
+    sub_basis = PointBasis.from_vertices(model, contour.needed) if contour is not None and contour.needed is not None else None
     cw = st.contour_weight if contour is None or contour.weight is None else contour.weight
 
     def reselect_contour():
@@ -274,7 +276,11 @@ def fit_landmarks(model, targets: np.ndarray, basis: PointBasis, image_size, *,
         if contour is None:
             return
         c_np = state["c"].cpu().numpy()
-        verts = model.vertices(c_np[:n_id], c_np[n_id:]).astype(np.float64)
+        if contour.needed is not None:
+            verts = np.zeros((model.n_vertices, 3))
+            verts[contour.needed] = sub_basis.mean + np.tensordot(c_np, sub_basis.basis, 1)
+        else:
+            verts = model.vertices(c_np[:n_id], c_np[n_id:]).astype(np.float64)
         Rn, tn = state["R"].cpu().numpy(), state["t"].cpu().numpy()
         cam = Camera(Rn, tn, math.exp(state["logf"]), image_size)
         contour_ids = np.asarray(contour.select(verts @ Rn.T + tn, cam.K), dtype=np.int64)

@@ -92,12 +92,32 @@ def _contour(model, jaw_targets):
     except ImportError:
         return None
     cands = _cached(model, "contour_candidates", lambda: contour_candidates(model))
-    return Contour(np.asarray(jaw_targets, dtype=np.float64), lambda vc, K: select_contour(vc, K, cands))
+    needed = np.unique(np.concatenate([np.asarray(cands.vertices).ravel(), cands.axis_x, cands.axis_down]))
+    return Contour(np.asarray(jaw_targets, dtype=np.float64), lambda vc, K: select_contour(vc, K, cands),
+                   needed=needed)
 
 
-def _mp_to_68():
+# MediaPipe's face-oval ring: on a turned head these points follow the silhouette, not fixed
+# surface points, so the fixed correspondence weighs them less (the sliding contour covers the jaw).
+FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
+             377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
+FACE_OVAL_WEIGHT = 0.3
+
+
+def detector_weights(n=478):
+    w = np.ones(n)
+    w[list(FACE_OVAL)] = FACE_OVAL_WEIGHT
+    return w
+
+
+def mp_jaw_points(points478):
+    """The detector's 17 jaw points (68-point scheme) from its 478 points via detect.MP_TO_68."""
     from .detect import MP_TO_68
-    return np.asarray(MP_TO_68)
+    pts = np.asarray(points478, dtype=np.float64)
+    if isinstance(MP_TO_68, (tuple, list)) and len(MP_TO_68) == 2 and np.ndim(MP_TO_68[0]) == 2:
+        index, weight = (np.asarray(a) for a in MP_TO_68)  # (68, m) blend table
+        return (pts[index[:17]] * weight[:17, :, None]).sum(1)
+    return pts[np.asarray(MP_TO_68)[:17]]
 
 
 def landmarks68(model, vertices, camera, contour_vertices=None):
@@ -124,13 +144,13 @@ def _regressor_init(points, image_size, model):
 
 def fit_points(model, points478, image_size, *, quality="balanced", device="cpu", init=None,
                cancel=None, settings=None):
-    """Fit the model to detector points (478, 2). Returns (FitResult, contour68_vertices)."""
+    """Fit the model to detector points (478, 2) -> FitResult."""
     from .fit import FitSettings, fit_landmarks
     basis = detector_basis(model)
-    jaw_idx = _mp_to_68()[:17]
-    contour = _contour(model, np.asarray(points478)[jaw_idx])
+    contour = _contour(model, mp_jaw_points(points478))
     st = settings or FitSettings(quality=quality)
-    return fit_landmarks(model, points478, basis, image_size, contour=contour, init=init,
+    return fit_landmarks(model, points478, basis, image_size, weights=detector_weights(len(points478)),
+                         contour=contour, init=init,
                          settings=st, device=device, cancel=cancel)
 
 

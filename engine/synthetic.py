@@ -1,0 +1,210 @@
+"""Synthetic ground truth: faces drawn from the model, posed, projected and rendered.
+
+Used by tests/test_fit.py, tests/test_reconstruct.py and `bench reconstruct`:
+- `sample_face`: random identity (N(0,1) truncated to +-2 sigma), a few random expressions,
+  yaw up to +-60 degrees, a known OpenCV camera;
+- `detector_targets`: the 478 correspondence points and the silhouette jaw projected, with
+  pixel noise (landmark-only fitting, no detector);
+- `render_head`: the head rendered with engine/render (UV texture on the skin, material
+  colours on eyes, lashes and mouth, Lambert shading), for the full photo pipeline and for
+  contact sheets;
+- `face_error_mm`: face-region vertex error after rigid (Procrustes, no scale) alignment.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class SyntheticFace:
+    identity: np.ndarray
+    expression: np.ndarray
+    rotation: np.ndarray     # (3, 3) model -> OpenCV camera
+    translation: np.ndarray  # (3,) cm
+    K: np.ndarray
+    image_size: tuple        # (w, h)
+    yaw_deg: float
+
+    @property
+    def world_to_camera(self) -> np.ndarray:
+        m = np.eye(4)
+        m[:3, :3], m[:3, 3] = self.rotation, self.translation
+        return m
+
+    def vertices(self, model) -> np.ndarray:
+        return model.vertices(self.identity, self.expression).astype(np.float64)
+
+    def project(self, points) -> np.ndarray:
+        y = np.asarray(points, dtype=np.float64) @ self.rotation.T + self.translation
+        uvw = y @ self.K.T
+        return uvw[..., :2] / uvw[..., 2:3]
+
+
+def head_rotation(yaw_deg=0.0, pitch_deg=0.0, roll_deg=0.0) -> np.ndarray:
+    """Model -> OpenCV camera rotation of a head turned by yaw (towards the subject's left, +x),
+    pitch and roll; 0, 0, 0 is frontal (180 degrees about x)."""
+    y, p, r = (math.radians(a) for a in (yaw_deg, pitch_deg, roll_deg))
+    Ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
+    Rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
+    Rz = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]])
+    return np.diag([1.0, -1.0, -1.0]) @ Rz @ Ry @ Rx
+
+
+def sample_face(model, rng, image_size=(512, 512), yaw_max=60.0, n_expressions=4,
+                expression_max=0.7, face_fraction=0.45, yaw_deg=None) -> SyntheticFace:
+    """A random face and camera; the head spans about `face_fraction` of the image height."""
+    identity = np.clip(rng.standard_normal(model.n_identity), -2, 2)
+    expression = np.zeros(model.n_expression)
+    on = rng.choice(model.n_expression, n_expressions, replace=False)
+    expression[on] = rng.uniform(0.1, expression_max, n_expressions)
+    yaw = float(rng.uniform(-yaw_max, yaw_max)) if yaw_deg is None else float(yaw_deg)
+    R = head_rotation(yaw, rng.uniform(-12, 12), rng.uniform(-8, 8))
+    w, h = image_size
+    f = max(w, h) * rng.uniform(1.0, 2.5)  # 35-90 mm-equivalent lenses
+    face_height_cm = float(np.ptp(model.mean[model.region_slice("face"), 1]))
+    z = f * face_height_cm / (face_fraction * h)
+    # centre the head (model origin ~ between the ears) with a small random offset
+    centre = model.vertices(identity, expression)[model.region_vertices("face")].mean(0) @ R.T
+    t = np.array([rng.uniform(-0.05, 0.05) * w * z / f, rng.uniform(-0.05, 0.05) * h * z / f, z]) - centre
+    t[2] = z
+    K = np.array([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1]])
+    return SyntheticFace(identity.astype(np.float32), expression.astype(np.float32), R, t, K, (w, h), yaw)
+
+
+def detector_targets(model, face: SyntheticFace, rng=None, noise_px=0.0):
+    """Ground-truth detector points: (478, 2) correspondence points and (17, 2) silhouette jaw."""
+    from .correspondence import contour_candidates, get_correspondence, select_contour, surface_points
+    v = face.vertices(model)
+    pts = face.project(surface_points(v, get_correspondence(model)))
+    vc = v @ face.rotation.T + face.translation
+    jaw = face.project(v[select_contour(vc, face.K, contour_candidates(model))])
+    if noise_px and rng is not None:
+        pts = pts + rng.normal(0, noise_px, pts.shape)
+        jaw = jaw + rng.normal(0, noise_px, jaw.shape)
+    return pts, jaw
+
+
+# ---- error measures ---------------------------------------------------------------------
+def rigid_align(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """src rotated and translated (no scale) onto dst, least squares (Kabsch)."""
+    ms, md = src.mean(0), dst.mean(0)
+    U, _, Vt = np.linalg.svd((dst - md).T @ (src - ms))
+    d = np.sign(np.linalg.det(U @ Vt))
+    R = U @ np.diag([1, 1, d]) @ Vt
+    return (src - ms) @ R.T + md
+
+
+def face_error_mm(model, true_vertices, fit_vertices) -> np.ndarray:
+    """Per face-region vertex distance in mm after rigid alignment of the face region."""
+    sel = model.region_slice("face")
+    a = np.asarray(fit_vertices, dtype=np.float64)[sel]
+    b = np.asarray(true_vertices, dtype=np.float64)[sel]
+    return np.linalg.norm(rigid_align(a, b) - b, axis=1) * model.mm_per_unit
+
+
+# ---- rendering --------------------------------------------------------------------------
+_RENDER_CACHE: dict = {}
+
+
+def _render_mesh(model):
+    """Corner triangles to draw (no invisible eye layers), their UVs and materials."""
+    key = id(model)
+    if key not in _RENDER_CACHE:
+        from .texture.atlas import atlas_uvs, fan_corner_triangles
+        from .texture.materials import MATERIALS, polygon_materials
+        tri_c, owner = fan_corner_triangles(model)
+        pmat = polygon_materials(model)
+        mat = pmat[owner]
+        keep = np.array([MATERIALS[m].alpha >= 0.5 for m in mat])
+        tri_c, mat = tri_c[keep], mat[keep]
+        tri_v = np.asarray(model.corner_verts, dtype=np.int64)[tri_c]
+        uv = atlas_uvs(model)[np.asarray(model.corner_uv_index)[tri_c]]  # (F, 3, 2)
+        colors = np.array([m.color for m in MATERIALS], dtype=np.float64)
+        textured = np.array([m.textured for m in MATERIALS])
+        _RENDER_CACHE[key] = (tri_v, uv, mat, colors, textured)
+    return _RENDER_CACHE[key]
+
+
+def vertex_normals(vertices, tri_v):
+    fn = np.cross(vertices[tri_v[:, 1]] - vertices[tri_v[:, 0]], vertices[tri_v[:, 2]] - vertices[tri_v[:, 0]])
+    n = np.zeros_like(vertices)
+    for k in range(3):
+        np.add.at(n, tri_v[:, k], fn)
+    return n / (np.linalg.norm(n, axis=1, keepdims=True) + 1e-12)
+
+
+def sample_texture(texture, uv):
+    """Bilinear lookup of (S, S, C) at OBJ-style uv (..., 2) (v = 0 at the bottom row)."""
+    tex = np.asarray(texture, dtype=np.float32)
+    S_h, S_w = tex.shape[:2]
+    x = np.clip(uv[..., 0] * S_w - 0.5, 0, S_w - 1)
+    y = np.clip((1 - uv[..., 1]) * S_h - 0.5, 0, S_h - 1)
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    x1, y1 = np.minimum(x0 + 1, S_w - 1), np.minimum(y0 + 1, S_h - 1)
+    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
+    return ((tex[y0, x0] * (1 - fx) + tex[y0, x1] * fx) * (1 - fy)
+            + (tex[y1, x0] * (1 - fx) + tex[y1, x1] * fx) * fy)
+
+
+def render_head(model, vertices, world_to_camera, K, image_size, texture=None, background=None,
+                shading=0.35, light_dir=(-0.3, -0.4, -1.0), skin_color=None):
+    """Render the head: (H, W, 3) uint8 and the coverage mask (H, W) bool.
+
+    texture: (S, S, 3) uint8 atlas texture (engine/texture layout) or None (plain skin colour).
+    background: (H, W, 3) uint8 image to draw over, or None (mid grey).
+    light_dir: direction the light travels, in camera space; shading = 0 disables it."""
+    import torch
+    from .render import rasterize
+    from .render.camera import world_to_clip
+    tri_v, uv, mat, colors, textured = _render_mesh(model)
+    w, h = image_size
+    verts = np.asarray(vertices, dtype=np.float64)
+    M = np.asarray(world_to_camera, dtype=np.float64)
+    clip = world_to_clip(torch.as_tensor(verts, dtype=torch.float32), torch.as_tensor(M, dtype=torch.float32),
+                         torch.as_tensor(np.asarray(K), dtype=torch.float32), w, h)
+    with torch.no_grad():
+        rast, _ = rasterize(clip, torch.as_tensor(tri_v, dtype=torch.int32), (h, w))
+    rast = rast[0].cpu().numpy()
+    tid = rast[..., 3].astype(np.int64) - 1
+    cov = tid >= 0
+    out = np.full((h, w, 3), 128.0) if background is None else np.asarray(background, dtype=np.float64).copy()
+    if not cov.any():
+        return out.astype(np.uint8), cov
+    t = tid[cov]
+    b = np.stack([rast[..., 0][cov], rast[..., 1][cov], 1 - rast[..., 0][cov] - rast[..., 1][cov]], -1)
+    m = mat[t]
+    col = colors[m] * 255.0
+    if skin_color is not None:
+        col[textured[m]] = np.asarray(skin_color, dtype=np.float64)
+    if texture is not None:
+        sk = textured[m]
+        puv = (uv[t[sk]] * b[sk, :, None]).sum(1)
+        col[sk] = sample_texture(texture, puv)[..., :3]
+    if shading:
+        nrm = vertex_normals(verts, tri_v) @ M[:3, :3].T
+        n = (nrm[tri_v[t]] * b[..., None]).sum(1)
+        n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-12
+        L = -np.asarray(light_dir, dtype=np.float64)
+        L /= np.linalg.norm(L)
+        lam = np.clip(np.abs(n @ L), 0, 1)  # abs: no culling, back faces are lit like front faces
+        col = col * ((1 - shading) + shading * lam)[:, None]
+    out[cov] = col
+    return np.clip(out, 0, 255).astype(np.uint8), cov
+
+
+def textured_render_at_yaw(model, vertices, texture, yaw_deg, size=512, focal_factor=2.5):
+    """The head alone, turned by yaw_deg from frontal, framed on its face: an 'other view'."""
+    R = head_rotation(yaw_deg)
+    face = np.asarray(vertices, dtype=np.float64)[model.region_slice("face")]
+    c = face.mean(0)
+    f = size * focal_factor
+    extent = np.ptp(face[:, 1]) * 1.5
+    z = f * extent / size
+    M = np.eye(4)
+    M[:3, :3] = R
+    M[:3, 3] = np.array([0, 0, z]) - R @ c
+    K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1]])
+    return render_head(model, vertices, M, K, (size, size), texture=texture)[0]
