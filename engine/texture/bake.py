@@ -1,0 +1,200 @@
+"""Bake the photo into the UV atlas: visibility, de-lighting, mirror and skin-tone fill.
+
+All per-texel work is gathers and elementwise torch ops over the covered texels of the
+cached texture-space rasterisation (uvmap.py); the bake runs at `internal_size` and is
+upsampled to the requested size (a 1024^2 atlas already holds more face texels than a
+typical photo has face pixels). Colours are handled in linear light (gamma 2.2).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..device import pick_device
+from .fill import normalised_blur, push_pull
+from .materials import MATERIAL_INDEX, polygon_materials
+from .sh import fit_sh, shading
+from .uvmap import uv_raster
+
+GAMMA = 2.2
+DEPTH_TOLERANCE_CM = 0.75      # a texel is seen if it is no further than this behind the depth map
+COS_ZERO, COS_FULL = 0.1, 0.45  # viewing-angle ramp of the confidence (cos of normal vs view ray)
+DEPTH_MAP_MAX_SIDE = 512        # depth test resolution (pixels, long side)
+SH_SAMPLES = 20000
+_SEE_THROUGH = ("lacrimal_fluid", "eye_blend", "eye_occlusion")  # do not occlude the skin
+
+
+@dataclass
+class TextureResult:
+    photo: np.ndarray          # (S, S, 3) uint8, as photographed (unseen parts filled and relit)
+    delit: np.ndarray          # (S, S, 3) uint8, lighting divided out
+    confidence: np.ndarray     # (S, S) float32 in [0, 1]: how much each texel comes from the photo
+    sh_coeffs: np.ndarray      # (9, 3) order-2 SH lighting (linear RGB, albedo folded in)
+    skin_tone: np.ndarray      # (3,) float32 sRGB in [0, 1], median de-lit face colour
+    timings: dict = field(default_factory=dict)
+
+
+def vertex_normals_torch(verts: torch.Tensor, tri: torch.Tensor) -> torch.Tensor:
+    a, b, c = verts[tri[:, 0]], verts[tri[:, 1]], verts[tri[:, 2]]
+    fn = torch.linalg.cross(b - a, c - a, dim=1)
+    n = torch.zeros_like(verts)
+    for k in range(3):
+        n.index_add_(0, tri[:, k], fn)
+    return n / n.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def _occluder_triangles(model) -> np.ndarray:
+    cache = model.__dict__.setdefault("_texture_cache", {})
+    if "occluders" not in cache:
+        mats = polygon_materials(model)[model.triangle_polygon]
+        keep = ~np.isin(mats, [MATERIAL_INDEX[n] for n in _SEE_THROUGH])
+        cache["occluders"] = model.triangles[keep].astype(np.int64)
+    return cache["occluders"]
+
+
+def _depth_map(points_cam, tri, K, width, height):
+    """Camera-space depth (cm) of the nearest surface per pixel of a downscaled view; 0 = none."""
+    from ..render import interpolate, project_clip, rasterize
+    s = min(1.0, DEPTH_MAP_MAX_SIDE / max(width, height))
+    w, h = max(1, round(width * s)), max(1, round(height * s))
+    sx, sy = w / width, h / height
+    Ks = torch.tensor([[K[0, 0] * sx, K[0, 1] * sx, (K[0, 2] + 0.5) * sx - 0.5],
+                       [0.0, K[1, 1] * sy, (K[1, 2] + 0.5) * sy - 0.5], [0.0, 0.0, 1.0]],
+                      dtype=points_cam.dtype, device=points_cam.device)
+    zmax = float(points_cam[:, 2].max())
+    clip = project_clip(points_cam, Ks, w, h, near=0.1, far=max(2.0 * zmax, 10.0))
+    rast, _ = rasterize(clip, tri, (h, w), grad_db=False)
+    depth, _ = interpolate(points_cam[:, 2:3].contiguous(), rast, tri)
+    return depth[0, :, :, 0], (sx, sy)
+
+
+def _project(p, K):
+    z = p[:, 2].clamp_min(1e-6)
+    u = (K[0, 0] * p[:, 0] + K[0, 1] * p[:, 1]) / z + K[0, 2]
+    v = K[1, 1] * p[:, 1] / z + K[1, 2]
+    return u, v
+
+
+def _sample(img, u, v):
+    """Bilinear sample of img (1, C, H, W) at pixel coordinates -> (N, C)."""
+    H, W = img.shape[-2:]
+    grid = torch.stack([u / max(W - 1, 1) * 2 - 1, v / max(H - 1, 1) * 2 - 1], 1)[None, None]
+    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)[0, :, 0].T
+
+
+def _view_confidence(p, nrm, K, depth, scale, width, height):
+    """Per-texel confidence from image bounds, the depth test and the viewing angle."""
+    u, v = _project(p, K)
+    inside = (p[:, 2] > 0) & (u >= 0) & (u <= width - 1) & (v >= 0) & (v <= height - 1)
+    dh, dw = depth.shape
+    col = ((u + 0.5) * scale[0] - 0.5).round().long().clamp(0, dw - 1)
+    row = ((v + 0.5) * scale[1] - 0.5).round().long().clamp(0, dh - 1)
+    zb = depth[row, col]
+    seen = inside & (zb > 0) & (p[:, 2] <= zb + DEPTH_TOLERANCE_CM)
+    cos = -(nrm * p).sum(1) / p.norm(dim=1).clamp_min(1e-6)
+    t = ((cos - COS_ZERO) / (COS_FULL - COS_ZERO)).clamp(0.0, 1.0)
+    return seen.float() * t * t * (3.0 - 2.0 * t), u, v, seen
+
+
+def _to_image(values, uvr, fill=0.0):
+    """Scatter per-texel values (N, C) into a (C, n, n) image."""
+    n = uvr.size
+    out = torch.full((values.shape[1], n * n), fill, dtype=values.dtype, device=values.device)
+    out[:, uvr.texel] = values.T
+    return out.view(-1, n, n)
+
+
+def bake_texture(image, model, vertices, world_to_camera, K, size=2048, device="auto",
+                 internal_size=1024) -> TextureResult:
+    """UV texture of the skin (face, head and neck) from `image` (H, W, 3) uint8 seen by the
+    OpenCV camera (`world_to_camera` 4x4, `K` 3x3) with the head at `vertices` (V, 3) cm."""
+    import time
+    t0 = time.perf_counter()
+    timings = {}
+    dev = pick_device(device)
+    n = int(min(size, internal_size))
+    uvr = uv_raster(model, n, dev)
+    timings["uv_raster"] = time.perf_counter() - t0
+
+    H, W = image.shape[:2]
+    Kt = torch.as_tensor(np.asarray(K, dtype=np.float32), device=dev)
+    img = torch.as_tensor(np.ascontiguousarray(image), device=dev).permute(2, 0, 1)[None].float() / 255.0
+    f = max(1, int(max(H, W) // (2 * n)))   # very large photos: area-average first (less aliasing, faster)
+    if f > 1:
+        img = F.avg_pool2d(img, f, ceil_mode=True)
+        Kt = Kt.clone()
+        Kt[:2, :2] /= f
+        Kt[:2, 2] = (Kt[:2, 2] + 0.5) / f - 0.5
+    Hs, Ws = img.shape[-2:]
+    img = img.pow(GAMMA)
+
+    M = torch.as_tensor(np.asarray(world_to_camera, dtype=np.float32), device=dev)
+    verts = torch.as_tensor(np.asarray(vertices, dtype=np.float32), device=dev)
+    pc = verts @ M[:3, :3].T + M[:3, 3]
+    tri_all = model.__dict__.setdefault("_texture_cache", {}).setdefault(
+        ("tri", str(dev)), torch.as_tensor(model.triangles.astype(np.int64), device=dev))
+    nc = vertex_normals_torch(pc, tri_all)
+    occ = model._texture_cache.setdefault(("occ", str(dev)), torch.as_tensor(_occluder_triangles(model), device=dev))
+    depth, scale = _depth_map(pc, occ, Kt, Ws, Hs)
+    timings["depth"] = time.perf_counter() - t0
+
+    # texel attributes: camera-space position and normal, and those of the mirror point
+    sym = torch.as_tensor(model.symmetry.astype(np.int64), device=dev)
+    X = torch.cat([pc, nc, pc[sym], nc[sym]], 1)
+    attr = (X[uvr.verts] * uvr.bary[..., None]).sum(1)
+    p1, n1, p2, n2 = attr[:, 0:3], attr[:, 3:6], attr[:, 6:9], attr[:, 9:12]
+    n1 = n1 / n1.norm(dim=1, keepdim=True).clamp_min(1e-6)
+    n2 = n2 / n2.norm(dim=1, keepdim=True).clamp_min(1e-6)
+    conf1, u1, v1, seen1 = _view_confidence(p1, n1, Kt, depth, scale, Ws, Hs)
+    conf2, u2, v2, seen2 = _view_confidence(p2, n2, Kt, depth, scale, Ws, Hs)
+    # feather towards visibility borders (counting only skin texels, so chart edges are not borders)
+    radius = max(1, n // 128)
+    cov = uvr.covered.float()
+    for conf, seen in ((conf1, seen1), (conf2, seen2)):
+        fv = normalised_blur(_to_image(seen.float()[:, None], uvr)[0], cov, radius).reshape(-1)[uvr.texel]
+        conf.mul_(((fv - 0.5) * 2.0).clamp(0.0, 1.0))
+    c1 = _sample(img, u1, v1)
+    c2 = _sample(img, u2, v2)
+    timings["sample"] = time.perf_counter() - t0
+
+    # lighting: robust order-2 SH on well-seen face texels, constant albedo
+    sel = (uvr.is_face & (conf1 > 0.5)).nonzero().squeeze(1)
+    if len(sel) < 200:
+        sel = (conf1 > 0.1).nonzero().squeeze(1)
+    if len(sel) > SH_SAMPLES:
+        sel = sel[torch.linspace(0, len(sel) - 1, SH_SAMPLES, device=dev).long()]
+    if len(sel) >= 50:
+        L = fit_sh(n1[sel], c1[sel])
+    else:  # the photo sees almost nothing: no lighting to remove
+        L = torch.zeros(9, 3, device=dev)
+        L[0] = 1.0 / 0.282095
+    s1, s2 = shading(n1, L), shading(n2, L)
+    ref = s1[sel].median(0).values.clamp_min(1e-4) if len(sel) else torch.ones(3, device=dev)
+    s1, s2 = (s1 / ref).clamp_min(0.2), (s2 / ref).clamp_min(0.2)
+    d1, d2 = c1 / s1, c2 / s2
+
+    # blend: the photo where seen, its mirror side next, a smooth push-pull fill for the rest
+    w1 = conf1
+    w2 = conf2 * (1.0 - w1)
+    wsum = (w1 + w2)[:, None]
+    dm = (w1[:, None] * d1 + w2[:, None] * d2) / wsum.clamp_min(1e-6)
+    delit = push_pull(_to_image(dm, uvr), _to_image(wsum, uvr)[0]).reshape(3, -1)[:, uvr.texel].T
+    photo = w1[:, None] * c1 + (1.0 - w1[:, None]) * delit * s1.clamp(0.3, 1.3)
+    timings["light_fill"] = time.perf_counter() - t0
+
+    # dilate across chart borders (gutters take their chart's edge colours: no dark mip seams)
+    both = push_pull(_to_image(torch.cat([photo, delit], 1), uvr), cov)
+    conf_img = _to_image(w1[:, None], uvr)[0]
+    if n != size:
+        both = F.interpolate(both[None], size=(size, size), mode="bilinear", align_corners=False)[0]
+        conf_img = F.interpolate(conf_img[None, None], size=(size, size), mode="bilinear", align_corners=False)[0, 0]
+    rgb = (both.clamp(0.0, 1.0).pow(1.0 / GAMMA) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    tone = delit[sel].median(0).values.clamp(0, 1).pow(1.0 / GAMMA) if len(sel) else torch.full((3,), 0.7)
+    timings["total"] = time.perf_counter() - t0
+    return TextureResult(photo=np.ascontiguousarray(rgb[..., :3]), delit=np.ascontiguousarray(rgb[..., 3:]),
+                         confidence=conf_img.clamp(0.0, 1.0).cpu().numpy().astype(np.float32),
+                         sh_coeffs=L.cpu().numpy().astype(np.float32),
+                         skin_tone=tone.cpu().numpy().astype(np.float32), timings=timings)

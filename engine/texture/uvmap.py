@@ -1,0 +1,65 @@
+"""Per-model texture-space rasterisation, computed once and cached on the model.
+
+Every atlas texel covered by a skin triangle (face, head_and_neck) gets its triangle's three
+vertex ids and barycentric weights, so a bake is only gathers: texel attribute =
+sum_k w_k * vertex_attribute[id_k]. The rasterisation itself is engine.render's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .atlas import atlas_uvs, fan_corner_triangles, skin_polygons
+
+
+@dataclass
+class UVRaster:
+    size: int                 # the atlas is size x size texels
+    texel: torch.Tensor       # (N,) int64 linear index (row * size + col) of each covered texel
+    verts: torch.Tensor       # (N, 3) int64 vertex ids of its triangle
+    bary: torch.Tensor        # (N, 3) float32 weights of those vertices
+    is_face: torch.Tensor     # (N,) bool: texel lies in the face region (used to fit lighting)
+    covered: torch.Tensor     # (size, size) bool
+
+
+def uv_raster(model, size: int, device="cpu") -> UVRaster:
+    """The cached UVRaster of `model` at `size`, on `device`."""
+    cache = model.__dict__.setdefault("_uv_raster_cache", {})
+    key = (int(size), str(device))
+    if key not in cache:
+        cpu_key = (int(size), "cpu")
+        if cpu_key not in cache:
+            cache[cpu_key] = _build(model, int(size))
+        r = cache[cpu_key]
+        cache[key] = UVRaster(r.size, *(t.to(device) for t in (r.texel, r.verts, r.bary, r.is_face, r.covered)))
+    return cache[key]
+
+
+def _build(model, size: int) -> UVRaster:
+    from ..render import rasterize
+    polys = skin_polygons(model)
+    tri_c, tri_p = fan_corner_triangles(model, polys)
+    uv = atlas_uvs(model)[model.corner_uv_index]                       # (C, 2) per corner
+    # texel row 0 is the top of the image (v = 1); the renderer puts ndc y = +1 at row 0
+    pos = np.zeros((len(uv), 4), dtype=np.float32)
+    pos[:, 0] = 2.0 * uv[:, 0] - 1.0
+    pos[:, 1] = 2.0 * uv[:, 1] - 1.0
+    pos[:, 3] = 1.0
+    tri = torch.as_tensor(tri_c.astype(np.int64))
+    rast, _ = rasterize(torch.as_tensor(pos), tri, (size, size), backend="portable", grad_db=False)
+    rast = rast[0].reshape(-1, 4)
+    tid = rast[:, 3].round().long() - 1
+    texel = (tid >= 0).nonzero().squeeze(1)
+    t = tid[texel]
+    u, v = rast[texel, 0], rast[texel, 1]
+    bary = torch.stack([u, v, 1.0 - u - v], 1).clamp(0.0, 1.0)
+    bary = bary / bary.sum(1, keepdim=True)
+    corners = tri[t]
+    verts = torch.as_tensor(model.corner_verts.astype(np.int64))[corners]
+    face_polys = set(model.region_polygons("face").tolist())
+    is_face = torch.as_tensor(np.isin(tri_p, list(face_polys)))[t]
+    covered = torch.zeros(size * size, dtype=torch.bool)
+    covered[texel] = True
+    return UVRaster(size, texel, verts, bary.float(), is_face, covered.view(size, size))
