@@ -47,3 +47,15 @@ class WeightsUnavailableError(FaceSpaceError):
 
 class Cancelled(FaceSpaceError):
     """The user cancelled the operation."""
+
+
+class AttributeFileError(FaceSpaceError):
+    """An attribute slider file cannot be read (damaged, not an attribute file, bad values)."""
+
+
+class AttributeModelMismatchError(AttributeFileError):
+    """The attribute slider was learned on a different face model than the one in use."""
+
+
+class AttributeVersionError(AttributeFileError):
+    """The attribute slider file has a format version this FaceSpace cannot read."""
