@@ -20,7 +20,7 @@ from . import sliders
 TEXTURE_SIZES = [(str(n), f"{n} px", "") for n in (512, 1024, 2048, 4096)]
 QUALITIES = [("fast", S.QUALITY_FAST, S.QUALITY_FAST_TIP),
              ("balanced", S.QUALITY_BALANCED, S.QUALITY_BALANCED_TIP),
-             ("best", S.QUALITY_BEST, S.QUALITY_BEST_TIP)]
+             ("high", S.QUALITY_BEST, S.QUALITY_BEST_TIP)]
 DEVICES = [("auto", S.DEVICE_AUTO, S.DEVICE_AUTO_TIP), ("cpu", S.DEVICE_CPU, S.DEVICE_CPU_TIP),
            ("cuda", S.DEVICE_CUDA, S.DEVICE_CUDA_TIP), ("mps", S.DEVICE_MPS, S.DEVICE_MPS_TIP)]
 TEXTURE_MODES = [('PHOTO', S.TEXTURE_PHOTO, S.TEXTURE_PHOTO_TIP),

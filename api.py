@@ -1,0 +1,90 @@
+"""FaceSpace scripting API (inside Blender: `from bl_ext.user_default.facespace import api`).
+
+    head = api.reconstruct("/photos/me.jpg", texture_size=1024, quality="balanced")
+    api.set_identity(head, values)          # 100 values in standard deviations
+    api.set_expressions(head, {"jawOpen": 0.6})
+    api.export_glb(head, "/tmp/me.glb")
+
+Slider paths: head.facespace.identity[k].value (identity component k, most significant
+first, in sd); head.data.shape_keys.key_blocks["<ARKit name>"].value (expression, 0..1);
+head.facespace.texture_mode ('PHOTO' | 'DELIT'); head["facespace_fit"] (fitted identity,
+expression, K, world_to_camera, image_size, photo). Errors are engine.errors.FaceSpaceError
+subclasses whose message tells the artist what to do.
+"""
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+from .engine.errors import FaceSpaceError
+from .operators import export_ops, jobs, sliders
+from .operators.head_build import build_head
+from .operators.model_cache import get_model
+
+__all__ = ["reconstruct", "add_head", "identity", "set_identity", "expressions",
+           "set_expressions", "randomise", "symmetrise", "export_glb", "export_fbx", "FaceSpaceError"]
+
+
+def reconstruct(photo_path, *, face_index: int = -1, texture_size: int = 1024, quality: str = "balanced",
+                device: str = "auto", add_camera: bool = True, context=None) -> bpy.types.Object:
+    """Photo -> a new head object in the scene (never replaces an existing one).
+
+    photo_path: a file path, or a bpy.types.Image already in the .blend. face_index: which
+    face, largest first (-1: the largest). quality: 'fast' | 'balanced' | 'high'. device:
+    'auto' | 'cpu' | 'cuda' | 'mps'. add_camera: add the photo's fitted camera with the photo
+    as background. Runs synchronously; raises FaceSpaceError with an artist-readable message.
+    """
+    context = context or bpy.context
+    image = photo_path if isinstance(photo_path, bpy.types.Image) else None
+    path = "" if image is not None else str(photo_path)
+    model = get_model()
+    options = jobs.engine_options(face_index, texture_size, quality, device)
+    rec = jobs.run_reconstruct(jobs.photo_source(image, path), model, options)
+    return jobs.head_from_result(context, model, rec, name=jobs.head_name(path, image),
+                                 photo_image=image, add_camera=add_camera, photo_path=path)
+
+
+def add_head(identity=None, expression=None, *, name: str = "FaceSpace Head", context=None) -> bpy.types.Object:
+    """A head straight from the model (no photo): identity (100,) in sd, expression (53,) in 0..1."""
+    obj, _ = build_head(context or bpy.context, get_model(), identity, expression, name=name)
+    return obj
+
+
+def identity(head) -> np.ndarray:
+    return sliders.identity_values(head)
+
+
+def set_identity(head, values) -> None:
+    """Set all identity sliders at once (one mesh update)."""
+    sliders.set_identity_values(head, values)
+
+
+def expressions(head) -> dict:
+    key = head.data.shape_keys
+    return {kb.name: kb.value for kb in key.key_blocks[1:]} if key else {}
+
+
+def set_expressions(head, values) -> None:
+    """values: {ARKit name: weight} or a sequence of 53 weights in model order."""
+    if isinstance(values, dict):
+        blocks = head.data.shape_keys.key_blocks
+        for name, v in values.items():
+            blocks[name].value = float(v)
+    else:
+        sliders.set_expression_values(head, values)
+
+
+def randomise(head, spread: float = 1.0, seed=None) -> None:
+    sliders.randomise(head, spread, seed)
+
+
+def symmetrise(head) -> None:
+    sliders.symmetrise(head, get_model())
+
+
+def export_glb(head, filepath: str, context=None) -> str:
+    return export_ops.export_glb(context or bpy.context, head, filepath)
+
+
+def export_fbx(head, filepath: str, context=None) -> str:
+    return export_ops.export_fbx(context or bpy.context, head, filepath)
