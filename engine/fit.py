@@ -220,6 +220,24 @@ class _Problem:
         return r, torch.cat(parts, -1)  # (N, 2), (N, 2, D)
 
 
+class _threads:
+    """Small dense problems run fastest single-threaded (no spin-waiting on busy cores)."""
+
+    def __init__(self, device):
+        self.cpu = device.type == "cpu"
+
+    def __enter__(self):
+        import torch
+        if self.cpu:
+            self.n = torch.get_num_threads()
+            torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        import torch
+        if self.cpu:
+            torch.set_num_threads(self.n)
+
+
 def fit_landmarks(model, targets: np.ndarray, basis: PointBasis, image_size, *,
                   weights: np.ndarray | None = None, contour: Contour | None = None,
                   init: dict | None = None, settings: FitSettings | None = None,
@@ -229,6 +247,12 @@ def fit_landmarks(model, targets: np.ndarray, basis: PointBasis, image_size, *,
     init: optional dict(rotation, translation, focal, identity, expression) (e.g. from the
     landmark regressor); otherwise a closed-form rigid initialisation on the mean shape.
     """
+    import torch
+    with _threads(torch.device(device)):
+        return _fit(model, targets, basis, image_size, weights, contour, init, settings, device, cancel)
+
+
+def _fit(model, targets, basis, image_size, weights, contour, init, settings, device, cancel):
     import torch
     t0 = time.perf_counter()
     st = settings or FitSettings()

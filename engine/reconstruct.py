@@ -111,13 +111,9 @@ def detector_weights(n=478):
 
 
 def mp_jaw_points(points478):
-    """The detector's 17 jaw points (68-point scheme) from its 478 points via detect.MP_TO_68."""
-    from .detect import MP_TO_68
-    pts = np.asarray(points478, dtype=np.float64)
-    if isinstance(MP_TO_68, (tuple, list)) and len(MP_TO_68) == 2 and np.ndim(MP_TO_68[0]) == 2:
-        index, weight = (np.asarray(a) for a in MP_TO_68)  # (68, m) blend table
-        return (pts[index[:17]] * weight[:17, :, None]).sum(1)
-    return pts[np.asarray(MP_TO_68)[:17]]
+    """The detector's 17 jaw points (68-point scheme) from its 478 points (detect.to68)."""
+    from .detect import to68
+    return to68(np.asarray(points478, dtype=np.float64))[:17]
 
 
 def landmarks68(model, vertices, camera, contour_vertices=None):
