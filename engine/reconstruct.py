@@ -111,9 +111,11 @@ def detector_weights(n=478):
 
 
 def mp_jaw_points(points478):
-    """The detector's 17 jaw points (68-point scheme) from its 478 points (detect.to68)."""
-    from .detect import to68
-    return to68(np.asarray(points478, dtype=np.float64))[:17]
+    """The detector's 17 jaw points (68-point scheme) from its 478 points (detect.to68), or None."""
+    from . import detect
+    if getattr(detect, "MP_TO_68_INDEX", None) is None:
+        return None  # table not installed: fit without the sliding contour
+    return detect.to68(np.asarray(points478, dtype=np.float64))[:17]
 
 
 def landmarks68(model, vertices, camera, contour_vertices=None):
@@ -143,7 +145,8 @@ def fit_points(model, points478, image_size, *, quality="balanced", device="cpu"
     """Fit the model to detector points (478, 2) -> FitResult."""
     from .fit import FitSettings, fit_landmarks
     basis = detector_basis(model)
-    contour = _contour(model, mp_jaw_points(points478))
+    jaw = mp_jaw_points(points478)
+    contour = None if jaw is None else _contour(model, jaw)
     st = settings or FitSettings(quality=quality)
     return fit_landmarks(model, points478, basis, image_size, weights=detector_weights(len(points478)),
                          contour=contour, init=init,
