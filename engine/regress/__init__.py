@@ -69,7 +69,18 @@ def predict_init(points2d, image_size, model, visible=None, path=None):
     except Exception:
         return None
     pts = np.asarray(points2d, dtype=np.float64)
-    if pts.ndim != 2 or pts.shape[0] != pred.n_points:
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        return None
+    if pts.shape[0] == 478 and pred.n_points == 68:
+        # mediapipe points with weights trained on the model's 68 landmarks: detect.to68
+        try:
+            from ..detect import to68
+        except ImportError:
+            return None
+        pts = to68(pts)
+        if visible is not None:
+            visible = None
+    if pts.shape[0] != pred.n_points:
         return None
     out = pred.predict_batch(pts[None], np.asarray(image_size, dtype=np.float64), None if visible is None else np.asarray(visible)[None])
     r = {k: v[0] for k, v in out.items()}
