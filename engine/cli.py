@@ -13,6 +13,7 @@ from .errors import FaceSpaceError
 
 COMMANDS = {
     "install-model": (".commands.install_model", "install the ICT-FaceKit face model"),
+    "build-correspondence": (".commands.build_correspondence", "map mediapipe's face mesh onto the model (derived table)"),
     "bench": (".commands.bench", "run a benchmark and print its figures as JSON"),
     "reconstruct": (".commands.reconstruct", "photo -> head.obj, head.glb, params.json"),
     "train-regressor": (".commands.train_regressor", "train the Genova et al. regressor"),

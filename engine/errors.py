@@ -49,6 +49,10 @@ class Cancelled(FaceSpaceError):
     """The user cancelled the operation."""
 
 
+class FaceIndexError(FaceSpaceError):
+    """A face number was asked for that the photo does not have (--face N)."""
+
+
 class AttributeFileError(FaceSpaceError):
     """An attribute slider file cannot be read (damaged, not an attribute file, bad values)."""
 

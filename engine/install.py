@@ -133,6 +133,8 @@ def install_model(source=None, data_dir=None, allow_network: bool = True, progre
             root = _source_root(Path(source), staging)
         verify_folder(root)
         model = ict.convert(root / "FaceXModel", progress=progress)
+        from .correspondence import build_correspondence
+        model.extras.update(build_correspondence(model))  # detector points on the model, stored with it
         tmp_model = staging / "model.npz"
         digest = model.save(tmp_model)
         MorphableModel.load(tmp_model, digest)  # read back before it may replace anything
