@@ -141,11 +141,12 @@ def _regressor_init(points, image_size, model):
 
 
 def fit_points(model, points478, image_size, *, quality="balanced", device="cpu", init=None,
-               cancel=None, settings=None):
-    """Fit the model to detector points (478, 2) -> FitResult."""
+               cancel=None, settings=None, jaw_points=None):
+    """Fit the model to detector points (478, 2) -> FitResult. jaw_points (17, 2): the jaw
+    targets of the sliding contour (default: the detector's 68-point jaw, detect.to68)."""
     from .fit import FitSettings, fit_landmarks
     basis = detector_basis(model)
-    jaw = mp_jaw_points(points478)
+    jaw = mp_jaw_points(points478) if jaw_points is None else jaw_points
     contour = None if jaw is None else _contour(model, jaw)
     st = settings or FitSettings(quality=quality)
     return fit_landmarks(model, points478, basis, image_size, weights=detector_weights(len(points478)),
