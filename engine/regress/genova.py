@@ -48,6 +48,10 @@ def build_regressor(n_identity, n_expression, in_dim=1792, hidden=512, layers=2)
         def __init__(self):
             super().__init__()
             self.n_identity, self.n_expression = n_identity, n_expression
+            # input standardisation (FaceNet features have arbitrary per-dimension scale),
+            # set once from training data by set_feature_stats and saved with the weights
+            self.register_buffer("feat_mean", torch.zeros(in_dim))
+            self.register_buffer("feat_std", torch.ones(in_dim))
             dims = [in_dim] + [hidden] * layers
             mods = []
             for a, b in zip(dims[:-1], dims[1:]):
@@ -59,8 +63,13 @@ def build_regressor(n_identity, n_expression, in_dim=1792, hidden=512, layers=2)
                 self.head.bias.zero_()
                 self.head.bias[n_identity:n_identity + n_expression] = -3.0
 
+        @torch.no_grad()
+        def set_feature_stats(self, feats):
+            self.feat_mean.copy_(feats.mean(0))
+            self.feat_std.copy_(feats.std(0).clamp_min(1e-6 * feats.std(0).max().clamp_min(1e-12)))
+
         def forward(self, feats):
-            o = self.head(self.trunk(feats))
+            o = self.head(self.trunk((feats - self.feat_mean) / self.feat_std))
             K, E = self.n_identity, self.n_expression
             lim = torch.tensor(POSE_LIMITS, dtype=o.dtype, device=o.device)
             return {"identity": o[:, :K], "expression": torch.sigmoid(o[:, K:K + E]),

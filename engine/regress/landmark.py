@@ -211,7 +211,7 @@ def train_landmark_regressor(model, out, seed=0, steps=6000, batch=256, lr=1e-3,
     K, E = basis.identity.shape[0], basis.expression.shape[0]
     net = _torch_module()(basis.n_points, K, E, hidden, layers)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-5)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=max(0.05, 3.0 / steps))
     gen = torch.Generator().manual_seed(seed)
     logf = open(log, "w") if log else None
     if logf:

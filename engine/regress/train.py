@@ -121,9 +121,25 @@ class GenovaTrainer:
             self.net = DDP(self.regressor, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.opt = torch.optim.Adam(self.regressor.parameters(), lr=cfg["lr"])
         self.gen = torch.Generator().manual_seed(cfg["seed"] * 1000 + self.rank)
+        self._init_feature_stats()
         self.step = 0
         self.photos = PhotoCrops(cfg["photos"], cfg["size"]) if cfg["photos"] else None
         self.t_start = time.perf_counter()
+
+    def _init_feature_stats(self, n=64):
+        """Standardise the encoder features with statistics of synthetic renders (seed-fixed,
+        identical on every rank)."""
+        import torch
+        from .genova import sample_synthetic, to_nchw
+        g = torch.Generator().manual_seed(self.cfg["seed"] * 1000 + 999)
+        feats = []
+        with torch.no_grad():
+            for i in range(0, n, 16):
+                syn = sample_synthetic(self.K, self.E, min(16, n - i), g, self.device, self.cfg["synthetic_yaw"])
+                img = self.renderer.render(syn["identity"], syn["expression"], syn["pose"], syn["albedo"],
+                                           syn["background"])
+                feats.append(self.encoder(to_nchw(img))["pool"])
+        self.regressor.set_feature_stats(torch.cat(feats, 0))
 
     # -- checkpoints --
     def state(self) -> dict:
