@@ -1,16 +1,18 @@
 """Portable rasteriser in plain PyTorch (CPU, CUDA, MPS): nvdiffrast's `rasterize`.
 
-Method (all batched tensor ops, no per-pixel or per-triangle Python loops):
-1. Triangle setup in 2D homogeneous coordinates (Olano & Greer 1997): for the pixel centre
-   p = (X, Y, 1) the three edge functions e_i(p) = (v_j x v_k) . (T p) / det, with
-   v = (x, y, w) of the clip-space vertices, are the perspective-correct barycentrics up to a
-   common positive factor 1/w. A pixel is covered iff all e_i >= 0; depth z/w = sum e_i z_i
-   is affine in the pixel. This needs no division by w, so triangles crossing the camera plane
-   are exact, and testing -1 <= z/w <= 1 per pixel clips at the near and far planes exactly.
-2. Per-triangle screen bounding boxes of the near-clipped triangle; every (triangle, pixel
-   in its box) pair is generated with repeat_interleave, tested, and the nearest survivor per
-   pixel wins through scatter_reduce(amin) on a packed int64 key (quantised depth << 32 | id).
-3. The winner's barycentrics, depth and screen-space derivatives are recomputed from
+Method (batched tensor ops only, no per-pixel or per-triangle Python loops):
+1. Triangle setup in 2D homogeneous coordinates (Olano & Greer 1997). With h_i = (x, y, w)
+   of the clip-space vertices and the pixel centre p, c_i(p) = (h_j x h_k) . ndc(p) is affine
+   in the pixel and proportional to the perspective-correct barycentric b_i (common factor
+   det / w, det = h_0 . (h_1 x h_2)). So e_i = c_i / det >= 0 for all i <=> p is covered, and
+   z/w = sum_i z_i c_i(p) / det is affine too. No division by w is needed, so triangles that
+   cross the camera plane are exact, and the per-pixel constraints -1 <= z/w <= 1 clip at the
+   near and far planes exactly (no garbage from vertices behind the camera).
+2. Scan conversion by spans: for every (triangle, pixel row) of the triangle's vertical extent
+   the five affine constraints (3 edges, near, far) cut the row to one interval of columns;
+   the covered fragments are expanded with repeat_interleave and the nearest per pixel wins
+   through scatter_reduce(amin) on a packed int64 key (float depth bits << 32 | triangle).
+3. The winner's barycentrics, depth and screen-space derivatives are re-evaluated from
    pos_clip with autograd-tracked ops, so gradients reach vertex positions like nvdiffrast.
 No face culling (as nvdiffrast): both windings are drawn.
 """
@@ -18,97 +20,129 @@ from __future__ import annotations
 
 import torch
 
-_CHUNK_PAIRS = 1 << 22     # bound the memory of one batch of (triangle, pixel) pairs
-_DEPTH_LEVELS = (1 << 31) - 1
+_CHUNK_ROWS = 1 << 21        # bound memory: (triangle, row) items processed per batch
 _NO_HIT = torch.iinfo(torch.int64).max
+_SPAN_EPS = 1e-4             # widen spans by this many pixels so shared edges never crack
+_DEPTH_SCALE = float(1 << 24)  # fixed-point depth resolution of the z-buffer key
 
 
 def _pixel_to_ndc(H, W):
-    """ndc = a * pixel + b (x and y), pixel centres at integers, row 0 at the top (ndc y = +1)."""
+    """ndc = a * pixel + b for x and y; pixel centres are integers, row 0 is ndc y = +1 (top)."""
     return (2.0 / W, 1.0 / W - 1.0), (-2.0 / H, 1.0 - 1.0 / H)
 
 
-def _setup(v, H, W):
-    """Per-triangle affine coefficients in pixel coordinates. v: (T, 3, 4) clip vertices.
+def triangle_planes(v, H, W):
+    """Affine functions of the pixel (X, Y) per triangle. v: (T, 3, 4) clip-space vertices.
 
-    Returns coef (T, 3, 4): rows A, B, C; columns e0, e1, e2, z/w, so that
-    value = A * X + B * Y + C; and a validity mask (non-degenerate)."""
-    h = v[..., [0, 1, 3]]                                   # (x, y, w)
-    cr = torch.linalg.cross(h[:, [1, 2, 0]], h[:, [2, 0, 1]], dim=-1)   # v_j x v_k for each i
-    det = (h[:, 0] * cr[:, 0]).sum(-1)                       # v0 . (v1 x v2)
-    valid = det.abs() > 1e-30
-    inv = torch.where(valid, 1.0 / torch.where(valid, det, torch.ones_like(det)), torch.zeros_like(det))
-    e = cr * inv[:, None, None]                               # rows of M^-1 in ndc: (T, 3 edges, 3)
+    Returns planes (T, 4, 3), ref (T, 2) and det (T,): rows c_0, c_1, c_2, n_z with columns
+    (A, B, R) meaning f(X, Y) = A (X - X_r) + B (Y - Y_r) + R, where (X_r, Y_r) = ref is the
+    pixel position of vertex 0 (so values stay well conditioned in float32; (0, 0) if vertex 0
+    is behind the camera). Barycentrics b_i = c_i / sum(c); depth z/w = n_z / det.
+    Differentiable in v."""
+    h = v[..., [0, 1, 3]]                                     # (x, y, w)
+    cr = torch.linalg.cross(h.roll(-1, 1), h.roll(-2, 1), dim=-1)   # h_j x h_k for each i
+    det = (h[:, 0] * cr[:, 0]).sum(-1)
     (ax, bx), (ay, by) = _pixel_to_ndc(H, W)
-    A = e[..., 0] * ax
-    B = e[..., 1] * ay
-    C = e[..., 0] * bx + e[..., 1] * by + e[..., 2]
-    z = v[..., 2]                                             # (T, 3)
-    coef = torch.stack([A, B, C], 1)                          # (T, 3, 3)
-    zc = (coef * z[:, None, :]).sum(-1, keepdim=True)         # depth plane = sum_i e_i z_i
-    return torch.cat([coef, zc], -1), valid
+    crx, cry = cr[..., 0], cr[..., 1]
+    A, B = crx * ax, cry * ay
+    w0 = v[:, 0, 3]
+    front = w0 > 0
+    w0s = torch.where(front, w0, torch.ones_like(w0))
+    Xr = torch.where(front, (v[:, 0, 0] / w0s - bx) / ax, torch.zeros_like(w0))
+    Yr = torch.where(front, (v[:, 0, 1] / w0s - by) / ay, torch.zeros_like(w0))
+    C0 = crx * bx + cry * by + cr[..., 2]                     # value at pixel (0, 0)
+    at_v0 = torch.zeros_like(C0)
+    at_v0 = torch.cat([(det / w0s)[:, None], at_v0[:, 1:]], 1)     # c_i at vertex 0: (det / w0, 0, 0)
+    R = torch.where(front[:, None], at_v0, C0)
+    edges = torch.stack([A, B, R], -1)                        # (T, 3, 3)
+    nz = (edges * v[..., 2:3]).sum(1, keepdim=True)          # (T, 1, 3)
+    return torch.cat([edges, nz], 1), torch.stack([Xr, Yr], 1), det
 
 
-def _bounding_boxes(v, H, W):
-    """Pixel-centre bounding boxes (x0, x1, y0, y1) inclusive of the triangle clipped to z >= -w."""
-    d = v[..., 2] + v[..., 3]                                 # >= 0 on the visible side of the near plane
-    nxt = [1, 2, 0]
-    t = d / (d - d[:, nxt]).masked_fill((d - d[:, nxt]) == 0, 1.0)
-    cross_pts = v + t[..., None] * (v[:, nxt] - v)
-    cross_ok = (d >= 0) != (d[:, nxt] >= 0)
-    pts = torch.cat([v, cross_pts], 1)                        # (T, 6, 4)
-    ok = torch.cat([d >= 0, cross_ok], 1)
-    w = pts[..., 3]
-    bad_w = (ok & (w <= 0)).any(1)                            # unusual projection: fall back to the full screen
-    ws = torch.where(w > 0, w, torch.ones_like(w))
-    X = (pts[..., 0] / ws + 1.0) * (W * 0.5) - 0.5
-    Y = (1.0 - pts[..., 1] / ws) * (H * 0.5) - 0.5
-    big = torch.finfo(X.dtype).max
-    xmin = torch.where(ok, X, torch.full_like(X, big)).amin(1)
-    xmax = torch.where(ok, X, torch.full_like(X, -big)).amax(1)
-    ymin = torch.where(ok, Y, torch.full_like(Y, big)).amin(1)
-    ymax = torch.where(ok, Y, torch.full_like(Y, -big)).amax(1)
-    eps = 1e-3
-    x0 = torch.ceil(xmin - eps).clamp(0, W).long()
-    x1 = torch.floor(xmax + eps).clamp(-1, W - 1).long()
-    y0 = torch.ceil(ymin - eps).clamp(0, H).long()
-    y1 = torch.floor(ymax + eps).clamp(-1, H - 1).long()
-    full = bad_w & ok.any(1)
-    x0 = torch.where(full, torch.zeros_like(x0), x0)
-    y0 = torch.where(full, torch.zeros_like(y0), y0)
-    x1 = torch.where(full, torch.full_like(x1, W - 1), x1)
-    y1 = torch.where(full, torch.full_like(y1, H - 1), y1)
-    any_visible = ok.any(1)
-    return x0, x1, y0, y1, any_visible
+def _row_ranges(v, H):
+    """Inclusive pixel-row range of each triangle after clipping to the near plane z >= -w.
+
+    Also returns `crosses`: the triangle may leave -1 <= z/w <= 1 and needs per-pixel clipping.
+    Triangles whose clipped polygon has w <= 0 (only possible with unusual projections) are dropped."""
+    z, w = v[..., 2], v[..., 3]
+    d = z + w
+    front = d >= 0
+    inside = front.all(1) & (w > 0).all(1) & (z <= w).all(1)
+    easy = front.all(1) & (w > 0).all(1)
+    Y = (1.0 - v[..., 1] / torch.where(easy[:, None], w, torch.ones_like(d))) * (H * 0.5) - 0.5
+    ymin, ymax = Y.amin(1), Y.amax(1)
+    visible = easy.clone()
+    hard = (~easy & front.any(1)).nonzero().squeeze(1)
+    if hard.numel():                                          # rare: clip the polygon against z = -w
+        vh, dh = v[hard], d[hard]
+        dn = dh.roll(-1, 1)
+        den = dh - dn
+        t = dh / torch.where(den == 0, torch.ones_like(den), den)
+        pts = torch.cat([vh, vh + t[..., None] * (vh.roll(-1, 1) - vh)], 1)
+        ok = torch.cat([dh >= 0, (dh >= 0) != (dn >= 0)], 1)
+        wp = pts[..., 3]
+        Yh = (1.0 - pts[..., 1] / torch.where(wp > 0, wp, torch.ones_like(wp))) * (H * 0.5) - 0.5
+        big = torch.finfo(Yh.dtype).max
+        ymin[hard] = torch.where(ok, Yh, torch.full_like(Yh, big)).amin(1)
+        ymax[hard] = torch.where(ok, Yh, torch.full_like(Yh, -big)).amax(1)
+        visible[hard] = ~(ok & (wp <= 0)).any(1)
+    y0 = torch.ceil(ymin - _SPAN_EPS).clamp(0, H).long()
+    y1 = torch.floor(ymax + _SPAN_EPS).clamp(-1, H - 1).long()
+    return y0, torch.where(visible, y1, torch.full_like(y1, -1)), ~inside
 
 
-def _pairs_depth_test(coef, tri_idx, x0, y0, bw, count, pix_base, W, zbuf):
-    """Test every (triangle, pixel-in-box) pair of one chunk and fold the survivors into zbuf."""
-    dev = coef.device
-    n_total = int(count.sum())
-    if n_total == 0:
+def _span_table(e, ref):
+    """Per-triangle span solver. Constraint g = A X + (B Y + C) >= 0 bounds X by p Y + q from
+    below (A > 0) or above (A < 0). Returns (T, 2, 2K): slopes and offsets of [lower bounds |
+    negated upper bounds]; unused slots are -inf so amax ignores them. A == 0 (a horizontal
+    edge) is already enforced by the triangle's row range."""
+    A, B, C = e[..., 0], e[..., 1], e[..., 2]
+    Asafe = torch.where(A == 0, torch.ones_like(A), A)
+    p = -B / Asafe
+    q = ref[:, :1] + (B * ref[:, 1:] - C) / Asafe             # X >= p Y + q for A > 0
+    zeros = torch.zeros_like(A)
+    ninf = torch.full_like(A, float("-inf"))
+    lower, upper = A > 0, A < 0
+    slope = torch.cat([torch.where(lower, p, zeros), torch.where(upper, -p, zeros)], 1)
+    offset = torch.cat([torch.where(lower, q, ninf), torch.where(upper, -q, ninf)], 1)
+    return torch.stack([slope, offset], 1)
+
+
+def _spans_depth_test(table, zplane, tri_id, pix_base, y0, nrows, W, zbuf):
+    """Expand (triangle, row) items to covered fragments and fold them into the depth buffer.
+
+    table: `_span_table` rows; zplane (T, 5): z/w = A (X - X_r) + B (Y - Y_r) + R, X_r, Y_r."""
+    dev = table.device
+    R = int(nrows.sum())
+    if R == 0:
         return
-    k = torch.repeat_interleave(torch.arange(count.shape[0], device=dev), count, output_size=n_total)
-    start = torch.cumsum(count, 0) - count
-    local = torch.arange(n_total, device=dev) - start[k]
-    bwk = bw[k]
-    row = torch.div(local, bwk, rounding_mode="floor")
-    col = local - row * bwk
-    col = col + x0[k]
-    row = row + y0[k]
-    c = coef[k]                                               # (N, 3, 4)
-    vals = c[:, 0] * col[:, None].to(c.dtype) + c[:, 1] * row[:, None].to(c.dtype) + c[:, 2]
-    inside = (vals[:, :3] >= 0).all(1) & (vals[:, 3] >= -1.0) & (vals[:, 3] <= 1.0)
-    sel = inside.nonzero().squeeze(1)
-    if sel.numel() == 0:
+    K = table.shape[-1] // 2
+    k = torch.repeat_interleave(torch.arange(nrows.shape[0], device=dev), nrows, output_size=R)
+    Y = torch.arange(R, device=dev) + (y0 - (torch.cumsum(nrows, 0) - nrows)).index_select(0, k)
+    tk = table.index_select(0, k)                             # (R, 2, 2K)
+    Yf = Y.to(tk.dtype)
+    ext = torch.addcmul(tk[:, 1], tk[:, 0], Yf[:, None]).view(R, 2, K).amax(2)   # (lo, -hi)
+    xl = torch.ceil(ext[:, 0] - _SPAN_EPS).clamp_(0, W)
+    xr = torch.floor(_SPAN_EPS - ext[:, 1]).clamp_(-1, W - 1)
+    n = (xr - xl + 1).clamp_(min=0).long()
+    Nf = int(n.sum())
+    if Nf == 0:
         return
-    depth = ((vals[sel, 3] + 1.0) * (0.5 * _DEPTH_LEVELS)).long().clamp(0, _DEPTH_LEVELS)
-    key = (depth << 32) | tri_idx[k[sel]]
-    pix = pix_base[k[sel]] + row[sel] * W + col[sel]
-    zbuf.scatter_reduce_(0, pix, key, reduce="amin")
+    # integer depth key per row: ((z/w + 1.5) * 2^24) << 32 | triangle, stepped linearly along the row
+    zk = zplane.index_select(0, k)                            # (A, B, R, X_r, Y_r)
+    z0 = torch.addcmul(torch.addcmul(zk[:, 2], zk[:, 1], Yf - zk[:, 4]), zk[:, 0], xl - zk[:, 3])
+    base = (((z0 + 1.5) * _DEPTH_SCALE).long() << 32) | tri_id.index_select(0, k)
+    slope = (zk[:, 0] * _DEPTH_SCALE).round().long() << 32
+    first = torch.cumsum(n, 0) - n
+    rowtab = torch.stack([first, base, slope, pix_base.index_select(0, k) + Y * W + xl.long()], 1)
+    r = torch.repeat_interleave(torch.arange(R, device=dev), n, output_size=Nf)
+    tab = rowtab.index_select(0, r)
+    local = torch.arange(Nf, device=dev) - tab[:, 0]
+    key = torch.addcmul(tab[:, 1], tab[:, 2], local)
+    zbuf.scatter_reduce_(0, tab[:, 3] + local, key, reduce="amin")
 
 
-def visible_triangles(pos_clip: torch.Tensor, tri: torch.Tensor, resolution):
+def visible_triangles(pos_clip: torch.Tensor, tri: torch.Tensor, resolution, planes=None, ref=None, det=None):
     """(B, H, W) int64 index of the nearest triangle per pixel, -1 for background. No gradients."""
     B, V, _ = pos_clip.shape
     H, W = int(resolution[0]), int(resolution[1])
@@ -119,74 +153,79 @@ def visible_triangles(pos_clip: torch.Tensor, tri: torch.Tensor, resolution):
         if work.dtype not in (torch.float32, torch.float64):
             work = work.float()
         v = work[:, tri.long()].reshape(B * F, 3, 4)          # all batches' triangles in one list
-        coef, valid = _setup(v, H, W)
-        x0, x1, y0, y1, vis = _bounding_boxes(v, H, W)
-        bw = (x1 - x0 + 1).clamp(min=0)
-        bh = (y1 - y0 + 1).clamp(min=0)
-        count = bw * bh
-        keep = (valid & vis & (count > 0)).nonzero().squeeze(1)
+        if planes is None:
+            planes, ref, det = triangle_planes(v, H, W)
+        planes, ref, det = planes.detach(), ref.detach(), det.detach()
+        y0, y1, crosses = _row_ranges(v, H)
+        nrows = (y1 - y0 + 1).clamp(min=0)
+        live = (det.abs() > 0) & (nrows > 0)
         zbuf = torch.full((B * H * W,), _NO_HIT, dtype=torch.int64, device=dev)
-        if keep.numel():
-            tri_idx = keep % F
+        # triangles inside the depth range need only their 3 edges; the others also near/far
+        for group, K in ((live & ~crosses, 3), (live & crosses, 5)):
+            keep = group.nonzero().squeeze(1)
+            if keep.numel() == 0:
+                continue
+            e = planes[keep] / det[keep, None, None]              # e_0..e_2, z/w
+            zplane = e[:, 3]
+            if K == 5:
+                one = torch.zeros_like(zplane)
+                one[:, 2] = 1.0
+                e = torch.cat([e[:, :3], (zplane + one)[:, None], (one - zplane)[:, None]], 1)
+            else:
+                e = e[:, :3]
+            table = _span_table(e, ref[keep])
+            zplane = torch.cat([zplane, ref[keep]], 1)
+            tri_id = keep % F
             pix_base = torch.div(keep, F, rounding_mode="floor") * (H * W)
-            cnt = count[keep]
-            # chunk by cumulative pair count so memory stays bounded for huge triangles
-            csum = torch.cumsum(cnt, 0)
-            total = int(csum[-1])
-            n_chunks = max(1, -(-total // _CHUNK_PAIRS))
-            bounds = [0] + torch.searchsorted(csum, torch.arange(1, n_chunks, device=dev) * _CHUNK_PAIRS).tolist() + [keep.numel()]
-            for a, b in zip(bounds[:-1], bounds[1:]):
-                if b <= a:
-                    continue
-                s = slice(a, b)
-                ks = keep[s]
-                _pairs_depth_test(coef[ks], tri_idx[s], x0[ks], y0[ks], bw[ks], cnt[s], pix_base[s], W, zbuf)
-        hit = zbuf != _NO_HIT
-        ids = torch.where(hit, zbuf & 0xFFFFFFFF, torch.full_like(zbuf, -1))
+            nr, y0k = nrows[keep], y0[keep]
+            csum = torch.cumsum(nr, 0)
+            n_chunks = max(1, -(-int(csum[-1]) // _CHUNK_ROWS))
+            cuts = torch.searchsorted(csum, torch.arange(1, n_chunks, device=dev) * _CHUNK_ROWS).tolist()
+            for a, b in zip([0] + cuts, cuts + [keep.numel()]):
+                if b > a:
+                    _spans_depth_test(table[a:b], zplane[a:b], tri_id[a:b], pix_base[a:b], y0k[a:b], nr[a:b], W, zbuf)
+        ids = torch.where(zbuf != _NO_HIT, zbuf & 0xFFFFFFFF, torch.full_like(zbuf, -1))
     return ids.view(B, H, W)
 
 
-def barycentrics(pos_clip, tri, ids, resolution, need_db=True):
-    """Differentiable (u, v, z/w) and (du/dX, du/dY, dv/dX, dv/dY) at the covered pixels.
+def barycentrics(planes, ref, det, ids, F, need_db=True):
+    """Differentiable rast (B,H,W,4) = (u, v, z/w, id+1) and rast_db (du/dX, du/dY, dv/dX, dv/dY).
 
-    ids: (B, H, W) triangle per pixel (-1 none). Returns rast (B,H,W,4), rast_db (B,H,W,4)."""
-    B, V, _ = pos_clip.shape
-    H, W = ids.shape[1], ids.shape[2]
-    dt = pos_clip.dtype if pos_clip.dtype in (torch.float32, torch.float64) else torch.float32
+    planes/det: `triangle_planes` of all B*F triangles (autograd-tracked); ids (B, H, W)."""
+    B, H, W = ids.shape
+    dt = planes.dtype
     flat = ids.reshape(-1)
     pix = (flat >= 0).nonzero().squeeze(1)
     t = flat[pix]
     b = torch.div(pix, H * W, rounding_mode="floor")
     rem = pix - b * (H * W)
-    Y = torch.div(rem, W, rounding_mode="floor")
-    X = rem - Y * W
-    vidx = tri.long()[t] + (b * V)[:, None]                   # (P, 3) into the flattened batch
-    v = pos_clip.to(dt).reshape(B * V, 4)[vidx]               # (P, 3, 4), autograd-tracked
-    h = v[..., [0, 1, 3]]
-    cr = torch.linalg.cross(h[:, [1, 2, 0]], h[:, [2, 0, 1]], dim=-1)  # (P, 3, 3)
-    (ax, bx), (ay, by) = _pixel_to_ndc(H, W)
-    nx = X.to(dt) * ax + bx
-    ny = Y.to(dt) * ay + by
-    c = cr[..., 0] * nx[:, None] + cr[..., 1] * ny[:, None] + cr[..., 2]   # (P, 3) ~ barycentrics / w
-    S = c.sum(1, keepdim=True)
-    bary = c / S
-    zw = (bary * v[..., 2]).sum(1) / (bary * v[..., 3]).sum(1)
-    vals = torch.cat([bary[:, :2], zw[:, None], (t + 1).to(dt)[:, None]], 1)
-    rast = torch.zeros(B * H * W, 4, dtype=dt, device=pos_clip.device).index_copy(0, pix, vals)
-    rast = rast.view(B, H, W, 4)
+    Y = torch.div(rem, W, rounding_mode="floor").to(dt)
+    X = (rem % W).to(dt)
+    gi = t + b * F
+    p = planes.index_select(0, gi)                            # (P, 4, 3)
+    r = ref.index_select(0, gi)
+    f = p[..., 0] * (X - r[:, 0])[:, None] + p[..., 1] * (Y - r[:, 1])[:, None] + p[..., 2]   # c_0..c_2, n_z
+    S = f[:, 0] + f[:, 1] + f[:, 2]
+    u, v = f[:, 0] / S, f[:, 1] / S
+    zw = f[:, 3] / det.index_select(0, gi)
+    vals = torch.stack([u, v, zw, (t + 1).to(dt)], 1)
+    rast = torch.zeros(B * H * W, 4, dtype=dt, device=ids.device).index_copy(0, pix, vals).view(B, H, W, 4)
     if not need_db:
         return rast, None
-    dcx = cr[..., 0] * ax                                    # d c_i / dX
-    dcy = cr[..., 1] * ay                                    # d c_i / dY
-    dSx = dcx.sum(1, keepdim=True)
-    dSy = dcy.sum(1, keepdim=True)
-    dbx = (dcx * S - c * dSx) / (S * S)
-    dby = (dcy * S - c * dSy) / (S * S)
-    db = torch.stack([dbx[:, 0], dby[:, 0], dbx[:, 1], dby[:, 1]], 1)
-    rast_db = torch.zeros(B * H * W, 4, dtype=dt, device=pos_clip.device).index_copy(0, pix, db)
+    SX = p[:, 0, 0] + p[:, 1, 0] + p[:, 2, 0]
+    SY = p[:, 0, 1] + p[:, 1, 1] + p[:, 2, 1]
+    db = torch.stack([(p[:, 0, 0] - u * SX) / S, (p[:, 0, 1] - u * SY) / S,
+                      (p[:, 1, 0] - v * SX) / S, (p[:, 1, 1] - v * SY) / S], 1)
+    rast_db = torch.zeros(B * H * W, 4, dtype=dt, device=ids.device).index_copy(0, pix, db)
     return rast, rast_db.view(B, H, W, 4)
 
 
 def rasterize(pos_clip, tri, resolution, grad_db=True):
-    ids = visible_triangles(pos_clip, tri, resolution)
-    return barycentrics(pos_clip, tri, ids, resolution, need_db=grad_db)
+    """See `engine.render.rasterize`. pos_clip (B, V, 4)."""
+    B, V, _ = pos_clip.shape
+    H, W = int(resolution[0]), int(resolution[1])
+    dt = pos_clip.dtype if pos_clip.dtype in (torch.float32, torch.float64) else torch.float32
+    v = pos_clip.to(dt)[:, tri.long()].reshape(B * tri.shape[0], 3, 4)
+    planes, ref, det = triangle_planes(v, H, W)
+    ids = visible_triangles(pos_clip, tri, (H, W), planes, ref, det)
+    return barycentrics(planes, ref, det, ids, tri.shape[0], need_db=grad_db)
