@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine.render import interpolate, look_at, perspective, project_clip, rasterize, world_to_clip
-from render_reference import ndc_depth, raycast
+from test_render_reference import ndc_depth, raycast
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 H, W = 48, 64

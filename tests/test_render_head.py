@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.render import interpolate, look_at, rasterize, world_to_clip
-from render_reference import ndc_depth
+from test_render_reference import ndc_depth
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 S, NEAR, FAR = 512, 1.0, 200.0

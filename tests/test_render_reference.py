@@ -32,3 +32,16 @@ def raycast(verts_cam, tri, K, H, W, near, far):
 def ndc_depth(z, near, far):
     """OpenGL z/w of a camera-space depth for engine.render.camera.perspective."""
     return (far + near) / (far - near) - 2 * far * near / ((far - near) * z)
+
+
+def test_raycast_reference_on_one_triangle():
+    """The reference itself: a fronto-parallel triangle at z = 2 covers the pixels inside its projection."""
+    K = np.array([[10.0, 0, 4.0], [0, 10.0, 4.0], [0, 0, 1]])
+    v = np.array([[-0.5, -0.5, 2.0], [0.5, -0.5, 2.0], [-0.5, 0.5, 2.0]])
+    ids, z = raycast(v, np.array([[0, 1, 2]]), K, 9, 9, 0.1, 10.0)
+    # projection: x, y in [1.5, 6.5] pixels, inside where (col - 1.5) + (row - 1.5) <= 5
+    cols, rows = np.meshgrid(np.arange(9), np.arange(9))
+    inside = (cols >= 1.5) & (rows >= 1.5) & ((cols - 1.5) + (rows - 1.5) <= 5)
+    assert np.array_equal(ids == 0, inside)
+    assert np.allclose(z[inside], 2.0)
+    assert abs(ndc_depth(0.1, 0.1, 10.0) + 1) < 1e-12 and abs(ndc_depth(10.0, 0.1, 10.0) - 1) < 1e-12
