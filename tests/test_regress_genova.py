@@ -108,7 +108,7 @@ def test_parameter_loss_decreases(ict_model, parts):
         opt.step()
     last = float(parameter_loss(reg(feats), syn).detach())
     print("parameter loss", first, last)
-    assert last < 0.5 * first, (first, last)
+    assert last < 0.05 * first, (first, last)  # measured 1.36 -> 0.0003
 
 
 def _tiny_trainer(ict_model, tmp_path, **kw):

@@ -1,0 +1,111 @@
+"""Landmark regressor: fitting with vs without its initialisation on the synthetic benchmark
+(engine/synthetic.py faces, detector points, engine/reconstruct.fit_points), failures at
+large yaw (45-75 degrees), regressor accuracy vs the mean-face baseline, and inference time
+per face (CPU single, CPU batched 64, CUDA when present)."""
+import time
+
+import numpy as np
+
+from ._common import machine
+
+
+def add_arguments(p):
+    p.add_argument("--faces", type=int, default=30, help="synthetic faces, yaw up to +-60 degrees")
+    p.add_argument("--large-yaw", type=int, default=30, help="synthetic faces at 45-75 degrees yaw")
+    p.add_argument("--noise", type=float, default=1.0, help="landmark noise, px at 512 px")
+    p.add_argument("--qualities", default="fast,balanced,high")
+    p.add_argument("--fail-mm", type=float, default=4.0, help="failure: mean face error above this (mm)")
+    p.add_argument("--fail-deg", type=float, default=10.0, help="failure: rotation error above this (degrees)")
+    p.add_argument("--eval", type=int, default=2000, help="synthetic landmark sets for the accuracy figures")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+
+
+def _faces(model, rng, n, yaw_range, noise):
+    from ..synthetic import detector_targets, sample_face
+    out = []
+    for _ in range(n):
+        lo, hi = yaw_range
+        yaw = float(rng.uniform(lo, hi)) * (1 if rng.random() < 0.5 else -1) if lo > 0 else None
+        face = sample_face(model, rng, yaw_max=hi, yaw_deg=yaw)
+        pts, jaw = detector_targets(model, face, rng, noise)
+        out.append((face, pts, jaw))
+    return out
+
+
+def _run_fits(model, faces, quality, use_init, fail_mm, fail_deg):
+    from ..reconstruct import fit_points
+    from ..regress import predict_init
+    from ..regress.geometry import rotation_angle_deg
+    from ..synthetic import face_error_mm
+    errs, rots, secs, iters = [], [], [], []
+    for face, pts, jaw in faces:
+        t = time.perf_counter()
+        init = predict_init(pts, face.image_size, model) if use_init else None
+        fit = fit_points(model, pts, face.image_size, quality=quality, init=init, jaw_points=jaw)
+        secs.append(time.perf_counter() - t)
+        iters.append(fit.iterations)
+        errs.append(float(face_error_mm(model, face.vertices(model),
+                                        model.vertices(fit.identity, fit.expression)).mean()))
+        rots.append(float(rotation_angle_deg(fit.camera.rotation, face.rotation)))
+    errs, rots = np.array(errs), np.array(rots)
+    fail = (errs > fail_mm) | (rots > fail_deg)
+    return {"init": "landmark-regressor" if use_init else "none", "quality": quality,
+            "face_error_mm_mean": round(float(errs.mean()), 3), "face_error_mm_median": round(float(np.median(errs)), 3),
+            "rotation_deg_mean": round(float(rots.mean()), 2), "rotation_deg_max": round(float(rots.max()), 2),
+            "failures": int(fail.sum()), "n": len(faces),
+            "seconds_mean": round(float(np.mean(secs)), 4), "iterations_mean": round(float(np.mean(iters)), 1)}
+
+
+def _inference_times(model, pred, device_name="cpu"):
+    import torch
+    rng = np.random.default_rng(0)
+    L = pred.n_points
+    pts = rng.uniform(100, 400, (64, L, 2))
+    size = np.array([512.0, 512.0])
+    single = []
+    for _ in range(60):
+        t = time.perf_counter()
+        pred.predict_batch(pts[:1], size)
+        single.append(time.perf_counter() - t)
+    batched = []
+    for _ in range(10):
+        t = time.perf_counter()
+        pred.predict_batch(pts, size)
+        if device_name == "cuda":
+            torch.cuda.synchronize()
+        batched.append(time.perf_counter() - t)
+    return {"single_ms_median": round(1000 * float(np.median(single[10:])), 3),
+            "batch64_ms_per_face": round(1000 * float(np.median(batched[2:])) / 64, 4)}
+
+
+def run(args) -> dict:
+    import torch
+    torch.set_num_threads(args.threads)
+    from ..model import load_model
+    from ..regress import landmark_weights_path, load_landmark_regressor
+    from ..regress.landmark import evaluate_landmark_regressor
+    model = load_model()
+    pred = load_landmark_regressor(model)
+    out = {"benchmark": "regress", "weights": str(landmark_weights_path()), "scheme": pred.config["scheme"],
+           "fitting": "engine.reconstruct.fit_points on engine.synthetic faces (detector_targets, noise "
+                      f"{args.noise} px)", "fail_rule": f"mean face error > {args.fail_mm} mm or rotation error > {args.fail_deg} deg"}
+    rng = np.random.default_rng(args.seed)
+    sets = {"all_yaw_60": _faces(model, rng, args.faces, (0, 60), args.noise),
+            "large_yaw_45_75": _faces(model, rng, args.large_yaw, (45, 75), args.noise)}
+    quals = [q for q in args.qualities.split(",") if q]
+    for name, faces in sets.items():
+        rows = []
+        for q in quals:
+            for use in (False, True):
+                rows.append(_run_fits(model, faces, q, use, args.fail_mm, args.fail_deg))
+        out[name] = rows
+    out["regressor_accuracy"] = evaluate_landmark_regressor(pred, n=args.eval, seed=12345)
+    out["inference_cpu"] = _inference_times(model, pred)
+    if torch.cuda.is_available():
+        from ..regress.landmark import LandmarkPredictor
+        from ..regress.checkpoint import load_checkpoint
+        gpu = LandmarkPredictor(load_checkpoint(landmark_weights_path()), model, "cuda")
+        out["inference_cuda"] = _inference_times(model, gpu, "cuda")
+    out["machine"] = machine()
+    return out
