@@ -28,7 +28,7 @@ MTCNN_SHA256 = {
     "rnet.pt": "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86",
     "onet.pt": "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
 }
-DETECT_MAX_SIDE = 1280   # MTCNN runs on a copy no larger than this (cost grows with area)
+DETECT_MAX_SIDE = 1024   # MTCNN runs on a copy no larger than this (cost grows with area)
 MIN_FACE_PX = 40         # below this (box side, full-image pixels) there is too little detail
 MIN_SCORE = 0.90         # MTCNN's last stage probability; lower ones are mostly false positives
 CROP_MARGIN = 0.6        # crop for the face mesh: box side * (1 + 2 * margin), square
@@ -66,20 +66,24 @@ def _sha256(path: Path) -> str:
 def _mtcnn_module():
     """facenet_pytorch.models.mtcnn without the package __init__ (which needs tqdm and loads
     the unused recognition network) when that import fails."""
+    private = "_facespace_facenet"
+    if private + ".models.mtcnn" in sys.modules:
+        return sys.modules[private + ".models.mtcnn"]
     try:
         return importlib.import_module("facenet_pytorch.models.mtcnn")
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("facenet_pytorch"):
             raise
+    for name in [n for n in sys.modules if n == "facenet_pytorch" or n.startswith("facenet_pytorch.")]:
+        del sys.modules[name]  # the failed import's half-initialised leftovers
     spec = importlib.util.find_spec("facenet_pytorch")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("facenet-pytorch is not installed")
-    name = "_facespace_facenet"
-    if name not in sys.modules:
-        pkg = types.ModuleType(name)
+    if private not in sys.modules:
+        pkg = types.ModuleType(private)
         pkg.__path__ = list(spec.submodule_search_locations)
-        sys.modules[name] = pkg
-    return importlib.import_module(name + ".models.mtcnn")
+        sys.modules[private] = pkg
+    return importlib.import_module(private + ".models.mtcnn")
 
 
 def _get_mtcnn():
