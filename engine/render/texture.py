@@ -1,0 +1,121 @@
+"""nvdiffrast's `texture` in PyTorch: nearest, bilinear and trilinear mip-mapped lookups.
+
+Texel centre of column i is u = (i + 0.5) / W and of row j is v = (j + 0.5) / H (nvdiffrast's
+convention: v = 0 is row 0 of the texture tensor). The sampler is written with gathers, so it
+works for any batch pairing, boundary mode and dtype, on CPU, CUDA and MPS, and autograd gives
+gradients w.r.t. the texture, the uv and (through the mip level) uv_da."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+FILTER_MODES = ("auto", "nearest", "linear", "linear-mipmap-linear")
+BOUNDARY_MODES = ("wrap", "clamp", "zero")
+
+
+def _wrap_index(i, n, mode):
+    """Texel indices -> (valid index, in-range mask) for the boundary mode."""
+    if mode == "wrap":
+        return torch.remainder(i, n), None
+    if mode == "clamp":
+        return i.clamp(0, n - 1), None
+    ok = (i >= 0) & (i < n)
+    return i.clamp(0, n - 1), ok
+
+
+def sample_bilinear(tex, b, u, v, boundary_mode="wrap"):
+    """tex (Bt, h, w, C); b (n,) texture batch index; u, v (n,). Returns (n, C)."""
+    Bt, h, w, C = tex.shape
+    flat = tex.reshape(Bt * h * w, C)
+    x = u * w - 0.5
+    y = v * h - 0.5
+    x0f, y0f = torch.floor(x.detach()), torch.floor(y.detach())
+    fx, fy = (x - x0f)[:, None], (y - y0f)[:, None]
+    x0, y0 = x0f.long(), y0f.long()
+    base = b * (h * w)
+    out = 0
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        yi, oky = _wrap_index(y0 + dy, h, boundary_mode)
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            xi, okx = _wrap_index(x0 + dx, w, boundary_mode)
+            val = flat.index_select(0, base + yi * w + xi)
+            if oky is not None:
+                val = val * (oky & okx)[:, None].to(val.dtype)
+            out = out + wx * wy * val
+    return out
+
+
+def sample_nearest(tex, b, u, v, boundary_mode="wrap"):
+    Bt, h, w, C = tex.shape
+    xi, okx = _wrap_index(torch.floor(u * w).long(), w, boundary_mode)
+    yi, oky = _wrap_index(torch.floor(v * h).long(), h, boundary_mode)
+    val = tex.reshape(Bt * h * w, C).index_select(0, b * (h * w) + yi * w + xi)
+    if okx is not None:
+        val = val * (okx & oky)[:, None].to(val.dtype)
+    return val
+
+
+def mip_pyramid(tex, max_mip_level=None):
+    """[level 0 = tex, level 1 (half size, 2x2 box filter), ...] down to 1x1 (B, h, w, C)."""
+    levels = [tex]
+    cur = tex.permute(0, 3, 1, 2)
+    while max(cur.shape[-2:]) > 1 and (max_mip_level is None or len(levels) <= max_mip_level):
+        h, w = cur.shape[-2:]
+        cur = F.adaptive_avg_pool2d(cur, (max(h // 2, 1), max(w // 2, 1)))
+        levels.append(cur.permute(0, 2, 3, 1))
+    return levels
+
+
+def mip_level(uv_da, tex_h, tex_w):
+    """Level of detail per pixel: log2 of the longer screen-space footprint axis in texels."""
+    dudx, dudy, dvdx, dvdy = (uv_da[..., i] for i in range(4))   # nvdiffrast order: (du/dX, du/dY, dv/dX, dv/dY)
+    lx = (dudx * tex_w) ** 2 + (dvdx * tex_h) ** 2
+    ly = (dudy * tex_w) ** 2 + (dvdy * tex_h) ** 2
+    return 0.5 * torch.log2(torch.maximum(lx, ly).clamp(min=1e-20))
+
+
+def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_mip_level=None):
+    """tex (Bt, Ht, Wt, C) or (Ht, Wt, C) with Bt in {1, B}; uv (B, H, W, 2); uv_da
+    (B, H, W, 4) = (du/dX, du/dY, dv/dX, dv/dY) from `interpolate(..., diff_attrs=[0, 1])`.
+    Returns (B, H, W, C)."""
+    if filter_mode not in FILTER_MODES:
+        raise ValueError(f"filter_mode must be one of {FILTER_MODES}")
+    if boundary_mode not in BOUNDARY_MODES:
+        raise ValueError(f"boundary_mode must be one of {BOUNDARY_MODES}")
+    if tex.dim() == 3:
+        tex = tex[None]
+    B, H, W, _ = uv.shape
+    Bt, Ht, Wt, C = tex.shape
+    if Bt not in (1, B):
+        raise ValueError(f"texture batch {Bt} does not match uv batch {B}")
+    if filter_mode == "auto":
+        filter_mode = "linear-mipmap-linear" if uv_da is not None else "linear"
+    dt = torch.promote_types(tex.dtype, uv.dtype)
+    tex = tex.to(dt)
+    u = uv[..., 0].reshape(-1).to(dt)
+    v = uv[..., 1].reshape(-1).to(dt)
+    b = torch.zeros_like(u, dtype=torch.long) if Bt == 1 else \
+        torch.arange(B, device=uv.device).repeat_interleave(H * W)
+    if filter_mode == "nearest":
+        return sample_nearest(tex, b, u, v, boundary_mode).view(B, H, W, C)
+    if filter_mode == "linear" or uv_da is None:
+        return sample_bilinear(tex, b, u, v, boundary_mode).view(B, H, W, C)
+    # trilinear: blend the two mip levels around the level of detail, sampling each level
+    # only at the pixels that use it
+    levels = mip_pyramid(tex, max_mip_level)
+    lod = mip_level(uv_da.to(dt), Ht, Wt).reshape(-1).clamp(0, len(levels) - 1)
+    l0 = torch.floor(lod.detach()).long()
+    frac = lod - l0
+    out = torch.zeros(u.shape[0], C, dtype=dt, device=uv.device)
+    for level in range(int(l0.max()) + 2 if u.numel() else 0):
+        if level >= len(levels):
+            break
+        wgt = torch.where(l0 == level, 1 - frac, torch.where(l0 + 1 == level, frac, torch.zeros_like(frac)))
+        idx = (wgt > 0).nonzero().squeeze(1)
+        if idx.numel() == 0:
+            continue
+        s = sample_bilinear(levels[level], b[idx], u[idx], v[idx], boundary_mode)
+        out = out.index_add(0, idx, wgt[idx, None] * s)
+    return out.view(B, H, W, C)
