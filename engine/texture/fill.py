@@ -31,8 +31,9 @@ def push_pull(image: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 def normalised_blur(value: torch.Tensor, support: torch.Tensor, radius: int) -> torch.Tensor:
     """Box blur of `value` (H, W) counting only texels where `support` (H, W) is set, so
     chart borders of the atlas do not read as dark (unseen) neighbours."""
-    k = 2 * radius + 1
-    s = support.to(value.dtype)[None, None]
-    num = F.avg_pool2d((value * support)[None, None], k, stride=1, padding=radius, count_include_pad=False)
-    den = F.avg_pool2d(s, k, stride=1, padding=radius, count_include_pad=False)
-    return (num / den.clamp_min(1e-6))[0, 0]
+    s = support.to(value.dtype)
+    both = torch.stack([value * s, s])[None]                  # (1, 2, H, W)
+    k = 2 * radius + 1                                        # separable: rows, then columns
+    both = F.avg_pool2d(both, (1, k), stride=1, padding=(0, radius), count_include_pad=False)
+    both = F.avg_pool2d(both, (k, 1), stride=1, padding=(radius, 0), count_include_pad=False)
+    return both[0, 0] / both[0, 1].clamp_min(1e-6)

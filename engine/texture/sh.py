@@ -15,16 +15,19 @@ def sh_basis(n: torch.Tensor) -> torch.Tensor:
     ], 1)
 
 
-def fit_sh(normals: torch.Tensor, colors: torch.Tensor, iterations: int = 4, ridge: float = 1e-3) -> torch.Tensor:
+def fit_sh(normals: torch.Tensor, colors: torch.Tensor, iterations: int = 4, ridge: float = 0.05) -> torch.Tensor:
     """Robust least squares of colors (N, 3) ~ sh_basis(normals) @ L, L (9, 3).
 
     Constant albedo is assumed, so L carries albedo x light. Iteratively reweighted with
     Tukey's biweight on the residual (scale from its median absolute value): eyebrows,
-    lips, specular highlights and stray hair do not bend the fitted lighting."""
+    lips, specular highlights and stray hair do not bend the fitted lighting. `ridge` is
+    relative to the mean of Y^2 (~0.08 per basis function)."""
     Y = sh_basis(normals).double()
     c = colors.double()
     w = torch.ones(len(c), 1, dtype=Y.dtype, device=Y.device)
-    eye = torch.eye(9, dtype=Y.dtype, device=Y.device) * ridge * len(c)
+    # ridge on the directional bands only: one side of the head constrains the constant and the
+    # z term almost equally, and only this keeps the fit from extrapolating darkness to the far side
+    eye = torch.diag(torch.tensor([0.0] + [ridge] * 8, dtype=Y.dtype, device=Y.device)) * len(c)
     L = None
     for _ in range(iterations):
         Yw = Y * w

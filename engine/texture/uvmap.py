@@ -23,6 +23,10 @@ class UVRaster:
     is_face: torch.Tensor     # (N,) bool: texel lies in the face region (used to fit lighting)
     covered: torch.Tensor     # (size, size) bool
 
+    def __post_init__(self):  # column-major copies: three index_selects beat one (N, 3, C) gather
+        self.verts_t = self.verts.T.contiguous()
+        self.bary_t = self.bary.T.contiguous()[..., None]
+
 
 def uv_raster(model, size: int, device="cpu") -> UVRaster:
     """The cached UVRaster of `model` at `size`, on `device`."""
