@@ -79,6 +79,15 @@ def _project(p, K):
     return u, v
 
 
+def _grid(p, K, width, height):
+    """Camera-space points (N, 3) -> grid_sample coordinates (N, 2) (align_corners=True)."""
+    iz = 1.0 / p[:, 2].clamp_min(1e-6)
+    ax, ay = 2.0 / max(width - 1, 1), 2.0 / max(height - 1, 1)
+    gx = (K[0, 0] * p[:, 0] + K[0, 1] * p[:, 1]) * iz * ax + (K[0, 2] * ax - 1.0)
+    gy = K[1, 1] * ay * p[:, 1] * iz + (K[1, 2] * ay - 1.0)
+    return torch.stack([gx, gy], 1)
+
+
 def _sample(img, u, v):
     """Bilinear sample of img (1, C, H, W) at pixel coordinates -> (N, C)."""
     H, W = img.shape[-2:]
@@ -98,11 +107,19 @@ def _view_confidence(p, nrm, K, depth, scale, width, height):
     return seen.float() * _facing(p, nrm), u, v, seen
 
 
-def _facing(p, nrm):
-    """Smooth 0..1 ramp of the cosine between the normal and the ray to the camera."""
-    cos = -(nrm * p).sum(1) / p.norm(dim=1).clamp_min(1e-6)
+def _cos_to_camera(p, nrm):
+    """Cosine between unit normals and the ray from the point to the camera."""
+    return -(nrm * p).sum(1) * (p * p).sum(1).clamp_min(1e-12).rsqrt()
+
+
+def _ramp(cos):
+    """Smooth 0..1 ramp of the viewing cosine: 0 below COS_ZERO, 1 above COS_FULL."""
     t = ((cos - COS_ZERO) / (COS_FULL - COS_ZERO)).clamp(0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
+
+
+def _facing(p, nrm):
+    return _ramp(_cos_to_camera(p, nrm))
 
 
 def _to_image(values, uvr, fill=0.0):
@@ -122,7 +139,7 @@ def _gather(X, uvr):
 
 
 def _unit(x):
-    return x / x.norm(dim=1, keepdim=True).clamp_min(1e-6)
+    return x * (x * x).sum(1, keepdim=True).clamp_min(1e-12).rsqrt()
 
 
 def _low_res_fields(uvr, img, Kt, pc, nc, sym, depth, scale):
@@ -216,19 +233,21 @@ def bake_texture(image, model, vertices, world_to_camera, K, size=2048, device="
 
     # photo detail at the high resolution, blended with the upsampled smooth fields
     up = F.interpolate(fields[None], size=(n_hi, n_hi), mode="bilinear", align_corners=False)[0]
-    conf, s1, delit_fill = up[0:1] * hi.covered, up[1:4].clamp_min(0.2), up[4:7]
-    w2, s2 = up[7:8] * hi.covered, up[8:11].clamp_min(0.2)
+    conf, s1, delit_fill = up[0:1], up[1:4].clamp_min(0.2), up[4:7]
+    w2, s2 = up[7:8], up[8:11].clamp_min(0.2)
     sym = cache[("sym", str(dev))]
-    g = _gather(torch.cat([pc, pc[sym], nc], 1), hi)        # texel, its mirror point, its normal
-    # the facing ramp again at full resolution: low-res confidence must not bleed onto texels
-    # that turn away (ear backs, chart borders)
-    facing = _facing(g[:, :3], _unit(g[:, 6:9]))
-    conf = torch.minimum(conf, _to_image(facing[:, None], hi))
-    u, v = _project(torch.cat([g[:, :3], g[:, 3:6]], 0), Kt)
-    c = _sample(img, u, v)
-    c = _to_image(torch.cat([c[: len(g)], c[len(g):]], 1), hi)
+    # the facing ramp per vertex, interpolated at full resolution: low-res confidence must not
+    # bleed onto texels that turn away (ear backs, chart borders)
+    # (the cosine is interpolated and then ramped: it has the sign of the interpolated normal's)
+    g = _gather(torch.cat([pc, pc[sym], _cos_to_camera(pc, nc)[:, None]], 1), hi)   # texel, mirror point, cos
+    g[:, 6] = _ramp(g[:, 6])
+    grid = torch.stack([_grid(g[:, 0:3], Kt, Ws, Hs), _grid(g[:, 3:6], Kt, Ws, Hs)])[None]   # (1, 2, N, 2)
+    c = F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)[0]
+    c = _to_image(torch.cat([c[:, 0], c[:, 1], g[:, 6:7].T], 0).T, hi)           # (7, n, n)
+    conf = torch.minimum(conf, c[6:7])
+    w2 = w2 * hi.covered
     d1 = c[:3] / s1
-    delit = conf * d1 + w2 * (c[3:] / s2) + (1.0 - conf - w2).clamp_min(0.0) * delit_fill
+    delit = conf * d1 + w2 * (c[3:6] / s2) + (1.0 - conf - w2).clamp_min(0.0) * delit_fill
     photo = conf * c[:3] + (delit - conf * d1) * s1.clamp(0.3, 1.3)   # unseen parts relit like the photo
     timings["high_res"] = time.perf_counter() - t0
     photo, delit, conf = (_final(x, size) for x in (photo, delit, conf))
