@@ -197,3 +197,14 @@ def test_look_at_frontal_is_rotation_about_x_and_world_to_clip_agrees():
     clip = world_to_clip(pts, M, K, W, H, NEAR, FAR)
     cam = (torch.cat([pts, torch.ones(2, 1, dtype=torch.float64)], 1) @ M.T)[:, :3]
     torch.testing.assert_close(clip, project_clip(cam, K, W, H, NEAR, FAR))
+
+
+def test_backend_selection_on_cpu():
+    from engine.errors import FaceSpaceError
+    from engine.render import available_backends, resolve_backend
+    assert resolve_backend("auto", "cpu") == "portable"
+    assert available_backends("cpu") == ["portable"]
+    with pytest.raises(FaceSpaceError):
+        resolve_backend("nvdiffrast", "cpu")
+    with pytest.raises(FaceSpaceError):
+        resolve_backend("opengl", "cpu")
