@@ -63,3 +63,11 @@ class AttributeModelMismatchError(AttributeFileError):
 
 class AttributeVersionError(AttributeFileError):
     """The attribute slider file has a format version this FaceSpace cannot read."""
+
+
+class OutputExistsError(FaceSpaceError):
+    """The output folder already holds files; nothing was overwritten."""
+
+
+class ExportError(FaceSpaceError):
+    """Writing the output files failed; no partial output was left behind."""
