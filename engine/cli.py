@@ -18,6 +18,7 @@ COMMANDS = {
     "reconstruct": (".commands.reconstruct", "photo -> head.obj, head.glb, params.json"),
     "train-regressor": (".commands.train_regressor", "train the Genova et al. regressor"),
     "train-landmark-regressor": (".commands.train_landmark_regressor", "train the shipped landmark regressor"),
+    "edit-sheet": (".commands.edit_sheet", "regenerate the face-space editing pictures (docs/images)"),
 }
 
 

@@ -94,6 +94,10 @@ def test_projection_back_into_face_space(ict_model, trio):
     assert r.projection_rms_mm < 3.0
     fitted = ict_model.vertices(r.identity).astype(np.float64)
     np.testing.assert_allclose(np.sqrt(((fitted - r.vertices) ** 2).sum(-1).mean()) * 10, r.projection_rms_mm, rtol=1e-6)
+    # the regularised projection stays nearer face space than plain least squares
+    plain = mix_heads(trio, {"eyes": [1, 0, 0], "nose": [0, 1, 0], "mouth": [0, 0, 1]}, ict_model, regularization=0.0)
+    assert np.linalg.norm(r.identity) < np.linalg.norm(plain.identity)
+    assert plain.projection_rms_mm <= r.projection_rms_mm
     # same expression on every head: it survives the mix (identity and expression kept apart)
     expr = np.zeros(ict_model.n_expression)
     expr[ict_model.expression_names.index("jawOpen")] = 0.5

@@ -28,6 +28,10 @@ EYE_PARTS = ("eye_socket_left", "eye_socket_right", "eyeball_left", "eyeball_rig
              "lacrimal_fluid_left", "lacrimal_fluid_right", "eye_blend_left", "eye_blend_right",
              "eye_occlusion_left", "eye_occlusion_right", "eyelashes_left", "eyelashes_right")
 MOUTH_PARTS = ("mouth_socket", "gums_and_tongue", "teeth")
+# Tikhonov weight of the identity projection (cm^2 per unit coefficient^2). Measured on a
+# nose + mouth swap of two N(0,1) heads: 0 -> norm 19.3 (outside face space), RMS 1.84 mm;
+# 10 -> norm 11.3, RMS 2.33 mm and visibly cleaner lips.
+PROJECTION_REGULARIZATION = 10.0
 PRIORITY = (1, 0, 2, 3, 4)   # nose, eyes, mouth, chin/jaw, upper head: who wins where they overlap
 
 
@@ -131,18 +135,29 @@ def _basis_solver(model, which: str):
     return cached(model, f"mix_solver_{which}", build)
 
 
-def project(displacement, model, which: str = "identity_basis") -> np.ndarray:
-    """Least-squares coefficients of a (V, 3) displacement from the mean in a basis."""
+def project(displacement, model, which: str = "identity_basis", regularization: float = 0.0,
+            prior=None) -> np.ndarray:
+    """Least-squares coefficients of a (V, 3) displacement from the mean in a basis.
+
+    regularization > 0 adds lam * ||c - prior||^2 (Tikhonov): a region mix is not exactly
+    in face space, and pure least squares fits it with implausibly large coefficients."""
     B, Ginv = _basis_solver(model, which)
-    return Ginv @ (B @ np.asarray(displacement, np.float64).reshape(-1))
+    rhs = B @ np.asarray(displacement, np.float64).reshape(-1)
+    if regularization <= 0:
+        return Ginv @ rhs
+    G = B @ B.T
+    prior = np.zeros(len(G)) if prior is None else np.asarray(prior, np.float64)
+    return np.linalg.solve(G + regularization * np.eye(len(G)), rhs + regularization * prior)
 
 
 def mix_heads(identities, region_weights, model, expressions=None, textures=None,
-              default=None) -> MixResult:
+              default=None, regularization: float = PROJECTION_REGULARIZATION) -> MixResult:
     """Mix H heads: identities (H, K), per-area weights {area: H weights} (or (6, H) array).
 
     Areas not named take `default` (H weights; equal by default). expressions (H, E) optional;
     textures: optional list of H baked atlases (S, S, 3) uint8 of equal size.
+    The identity projection is pulled (regularization; 0 = plain least squares) towards the
+    vertex-averaged blend of the input identities, so a one-head mix projects exactly.
     """
     A = np.atleast_2d(np.asarray(identities, dtype=np.float64))
     H = A.shape[0]
@@ -155,7 +170,7 @@ def mix_heads(identities, region_weights, model, expressions=None, textures=None
     V = model.n_vertices
     Bi = _basis_solver(model, "identity_basis")[0]
     shape = mix([(A[h] @ Bi).reshape(V, 3) for h in range(H)])
-    identity = project(shape, model, "identity_basis")
+    identity = project(shape, model, "identity_basis", regularization, prior=w.mean(0) @ A)
     expression = np.zeros(model.n_expression)
     if expressions is not None:
         Be = _basis_solver(model, "expression_basis")[0]
