@@ -1,12 +1,17 @@
-"""Per-model texture-space rasterisation, computed once and cached on the model.
+"""Per-model texture-space rasterisation, computed once and cached on the model and on disk.
 
 Every atlas texel covered by a skin triangle (face, head_and_neck) gets its triangle's three
 vertex ids and barycentric weights, so a bake is only gathers: texel attribute =
 sum_k w_k * vertex_attribute[id_k]. The rasterisation itself is engine.render's.
+Building it at 1024^2 takes seconds on 2 cores, so it is also kept in
+`<data dir>/cache/` (keyed by a hash of the model's UV topology) and loads in milliseconds.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,10 +40,51 @@ def uv_raster(model, size: int, device="cpu") -> UVRaster:
     if key not in cache:
         cpu_key = (int(size), "cpu")
         if cpu_key not in cache:
-            cache[cpu_key] = _build(model, int(size))
+            cache[cpu_key] = _load_or_build(model, int(size))
         r = cache[cpu_key]
         cache[key] = UVRaster(r.size, *(t.to(device) for t in (r.texel, r.verts, r.bary, r.is_face, r.covered)))
     return cache[key]
+
+
+_CACHE_VERSION = 2
+_FIELDS = ("texel", "verts", "bary", "is_face", "covered")
+
+
+def prepare(model, sizes=(1024, 256)) -> None:
+    """Warm the caches (e.g. right after loading the model, or in a background thread)."""
+    for s in sizes:
+        uv_raster(model, s)
+
+
+def cache_path(model, size: int) -> Path:
+    from ..paths import data_dir
+    from .atlas import FACE_FRACTION
+    h = hashlib.sha1(f"{_CACHE_VERSION}:{size}:{FACE_FRACTION}".encode())
+    for a in (model.uvs, model.corner_uv_index, model.corner_verts, model.poly_sizes,
+              model.region_poly_ranges):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return data_dir() / "cache" / f"uvraster-{model.id}-{size}-{h.hexdigest()[:16]}.npz"
+
+
+def _load_or_build(model, size: int) -> UVRaster:
+    path = cache_path(model, size)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            a = {k: torch.as_tensor(z[k]) for k in _FIELDS}
+        return UVRaster(size, a["texel"].long(), a["verts"].long(), a["bary"], a["is_face"], a["covered"])
+    except (OSError, KeyError, ValueError):
+        pass  # absent or damaged: rebuild
+    r = _build(model, size)
+    try:  # best effort, atomic: a read-only or full disk only costs the rebuild next time
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, **{k: getattr(r, k).numpy().astype(np.int32) if k in ("texel", "verts")
+                           else getattr(r, k).numpy() for k in _FIELDS})
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return r
 
 
 def _build(model, size: int) -> UVRaster:
