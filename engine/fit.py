@@ -36,11 +36,11 @@ _ITERATIONS = {"fast": (8, 12, 4), "balanced": (10, 25, 5), "high": (15, 60, 5)}
 class FitSettings:
     """Weights of the energy above. Defaults were set on synthetic and real photos (docs/reconstruction.md)."""
     sigma: float = 0.01          # landmark noise, fraction of face size (px / s)
-    robust_scale: float = 3.0    # Geman-McClure scale, in sigmas
+    robust_scale: float = 5.0    # Geman-McClure scale, in sigmas
     lambda_identity: float = 1.0
     lambda_expression: float = 0.5
-    lambda_l1: float = 2.0       # expression sparsity
-    focal_sigma: float = 0.5     # prior width of log focal
+    lambda_l1: float = 6.0       # expression sparsity
+    focal_sigma: float = 0.05    # prior width of log focal: landmarks barely constrain it
     focal_prior: float = 1.4     # f0 = focal_prior * max(w, h): a 50 mm-equivalent lens
     contour_weight: float = 2.0  # per contour point, relative to one detector point
     quality: str = "balanced"

@@ -119,9 +119,17 @@ def mp_jaw_points(points478):
 
 
 def landmarks68(model, vertices, camera, contour_vertices=None):
-    """Projected 68 landmarks: fixed vertices, and with the jaw (0-16) on the silhouette."""
+    """Projected 68 landmarks of the fitted model (pixels):
+    fixed: ICT's own 68 landmark vertices;
+    contour: the 68 points as the detector defines them (its 478 correspondence points on the
+    fitted surface, blended by detect.to68), with the jaw (0-16) on the fitted silhouette."""
     fixed = camera.project(vertices[model.landmarks68].astype(np.float64))
     contour = fixed.copy()
+    from . import detect
+    if getattr(detect, "MP_TO_68_INDEX", None) is not None:
+        from .correspondence import get_correspondence, surface_points
+        pts = surface_points(np.asarray(vertices, dtype=np.float64), get_correspondence(model))
+        contour = detect.to68(camera.project(pts))
     if contour_vertices is not None and len(contour_vertices) == 17:
         contour[:17] = camera.project(vertices[np.asarray(contour_vertices)].astype(np.float64))
     return fixed, contour
