@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.errors import FaceSpaceError
+from engine.errors import FaceSpaceError, WeightsUnavailableError
 from engine.regress import load_landmark_regressor, predict_init
 from engine.regress.checkpoint import load_checkpoint, sha256_file
 from engine.regress.geometry import euler_to_matrix, matrix_to_euler, rotation_angle_deg
@@ -68,14 +68,18 @@ def test_large_yaw(predictor):
     assert ev["regressor"]["rotation_deg_p95"] < 15.0
 
 
+def _basis_points(b, identity, expression):
+    return (b.mean + np.tensordot(identity, b.identity, 1) + np.tensordot(expression, b.expression, 1)).astype(np.float64)
+
+
 def test_predict_init_on_model_landmarks(ict_model, predictor):
     from engine.synthetic import sample_face
     rng = np.random.default_rng(3)
     errs = []
     for yaw in (-50.0, 0.0, 35.0):
         f = sample_face(ict_model, rng, image_size=(640, 480), yaw_deg=yaw)
-        v = ict_model.vertices(f.identity, f.expression)
-        pts = f.project(v[ict_model.landmarks68])
+        b = predictor.basis  # the weights' point set (478 mediapipe points or the 68 landmarks)
+        pts = f.project(_basis_points(b, f.identity, f.expression))
         r = predict_init(pts, f.image_size, ict_model)
         assert set(r) >= {"identity", "expression", "rotation", "translation", "focal"}
         assert r["identity"].shape == (ict_model.n_identity,) and r["expression"].shape == (ict_model.n_expression,)
@@ -83,7 +87,7 @@ def test_predict_init_on_model_landmarks(ict_model, predictor):
         assert np.all((r["expression"] >= 0) & (r["expression"] <= 1))
         errs.append(float(rotation_angle_deg(r["rotation"], f.rotation)))
         # the predicted face reprojects near the landmarks
-        vp = ict_model.vertices(r["identity"], r["expression"])[ict_model.landmarks68]
+        vp = _basis_points(b, r["identity"], r["expression"])
         y = vp @ r["rotation"].T + r["translation"]
         uv = y[:, :2] / y[:, 2:] * r["focal"] + (np.array(f.image_size) - 1) / 2
         size = np.ptp(pts, axis=0).max()
@@ -93,8 +97,12 @@ def test_predict_init_on_model_landmarks(ict_model, predictor):
 
 def test_predict_init_missing_weights_or_wrong_points(ict_model, tmp_path, monkeypatch):
     assert predict_init(np.zeros((5, 2)), (100, 100), ict_model) is None
+    pts = np.random.default_rng(0).uniform(10, 90, (478, 2))
+    assert predict_init(pts, (100, 100), ict_model) is not None
     monkeypatch.setenv("FACESPACE_LANDMARK_REGRESSOR", str(tmp_path / "nothing.pt"))
-    assert predict_init(np.zeros((68, 2)), (100, 100), ict_model) is None
+    assert predict_init(pts, (100, 100), ict_model) is None
+    with pytest.raises(WeightsUnavailableError):
+        load_landmark_regressor(ict_model)
 
 
 def test_training_is_deterministic(ict_model, tmp_path):
