@@ -156,8 +156,9 @@ def neutral_vertices(rec, model) -> np.ndarray:
     return np.asarray(rec.vertices, dtype=np.float32) - np.tensordot(e, model.expression_basis, axes=(0, 0))
 
 
-def write_outputs(rec, model, outdir, overwrite=False) -> Path:
-    """head.obj/.mtl/PNGs, head.glb and params.json into `outdir`, all or nothing."""
+def write_outputs(rec, model, outdir, overwrite=False) -> list:
+    """head.obj/.mtl/PNGs, head.glb and params.json into `outdir`, all or nothing.
+    Returns the written files (Paths, sorted)."""
     outdir = Path(outdir).absolute()
     if outdir.exists() and not outdir.is_dir():
         raise OutputExistsError(f"{outdir} exists and is a file; choose another output folder.")
@@ -190,4 +191,4 @@ def write_outputs(rec, model, outdir, overwrite=False) -> Path:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    return outdir
+    return sorted(outdir.iterdir())
