@@ -140,7 +140,7 @@ def mix_sheet(model, path, seed=3, size=260):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from .caricature import caricature, symmetrize
+    from .caricature import caricature
     rng = np.random.default_rng(seed)
     A = rng.standard_normal((2, model.n_identity))
     weights = {"nose": [0, 1], "mouth": [0, 1]}
@@ -149,8 +149,7 @@ def mix_sheet(model, path, seed=3, size=260):
     masks_colour = M @ AREA_COLOURS
     V = model.vertices(A).astype(np.float64)
     proj = model.vertices(mix.identity).astype(np.float64)
-    cari = model.vertices(np.stack([caricature(A[0], f) for f in (0.5, 1.5)]) ).astype(np.float64)
-    sym = model.vertices(symmetrize(A[0], 1.0, model)).astype(np.float64)
+    cari = model.vertices(np.stack([caricature(A[0], f) for f in (0.5, 1.5)])).astype(np.float64)
     panels = [
         (render_heads(model.mean, model, size, 0.0, masks_colour)[0], "Face areas (soft borders)"),
         (render_heads(V[0], model, size)[0], "Head A"),
@@ -174,4 +173,3 @@ def mix_sheet(model, path, seed=3, size=260):
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-    return sym
