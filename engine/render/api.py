@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from . import portable
-from .interpolate import interpolate as _interpolate_portable
+from .attributes import interpolate as _interpolate_portable
 
 BACKENDS = ("auto", "portable", "nvdiffrast")
 
@@ -71,7 +71,7 @@ def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_m
     if resolve_backend(backend, uv.device) == "nvdiffrast":
         from . import nvdiffrast_backend
         return nvdiffrast_backend.texture(tex, uv, uv_da, filter_mode, boundary_mode, max_mip_level)
-    from .texture import texture as _texture
+    from .texturing import texture as _texture
     return _texture(tex, uv, uv_da, filter_mode=filter_mode, boundary_mode=boundary_mode, max_mip_level=max_mip_level)
 
 
@@ -82,5 +82,5 @@ def antialias(color, rast, pos_clip, tri, backend="auto"):
     if resolve_backend(backend, color.device) == "nvdiffrast":
         from . import nvdiffrast_backend
         return nvdiffrast_backend.antialias(color, rast, pos_clip, tri)
-    from .antialias import antialias as _aa
+    from .edge_aa import antialias as _aa
     return _aa(color, rast, pos_clip, tri)

@@ -58,14 +58,44 @@ def sample_nearest(tex, b, u, v, boundary_mode="wrap"):
 
 
 def mip_pyramid(tex, max_mip_level=None):
-    """[level 0 = tex, level 1 (half size, 2x2 box filter), ...] down to 1x1 (B, h, w, C)."""
-    levels = [tex]
-    cur = tex.permute(0, 3, 1, 2)
+    """[level 0 = tex, level 1 (half size, 2x2 box filter), ...] down to 1x1, each (B, C, h, w)."""
+    cur = tex.permute(0, 3, 1, 2).contiguous()
+    levels = [cur]
     while max(cur.shape[-2:]) > 1 and (max_mip_level is None or len(levels) <= max_mip_level):
         h, w = cur.shape[-2:]
-        cur = F.adaptive_avg_pool2d(cur, (max(h // 2, 1), max(w // 2, 1)))
-        levels.append(cur.permute(0, 2, 3, 1))
+        if h % 2 == 0 and w % 2 == 0:
+            cur = F.avg_pool2d(cur, 2)
+        else:
+            cur = F.adaptive_avg_pool2d(cur, (max(h // 2, 1), max(w // 2, 1)))
+        levels.append(cur)
     return levels
+
+
+def _grid_coords(uv, h, w, boundary_mode):
+    """uv (..., 2) -> grid_sample coordinates (align_corners=False) for a texture of (h, w), which
+    for 'wrap' is first padded by one texel on every side (`_pad_wrap`)."""
+    if boundary_mode != "wrap":
+        return uv * 2.0 - 1.0
+    f = uv - torch.floor(uv.detach())                         # in [0, 1): gradient 1 as for uv
+    size = uv.new_tensor([w, h])
+    return (2.0 * (f * size + 1.0)) / (size + 2.0) - 1.0
+
+
+def _pad_wrap(t):
+    """(B, C, h, w) -> (B, C, h + 2, w + 2) with the opposite edges copied around."""
+    t = torch.cat([t[..., -1:, :], t, t[..., :1, :]], -2)
+    return torch.cat([t[..., -1:], t, t[..., :1]], -1)
+
+
+def sample_grid(tex_nchw, uv, boundary_mode):
+    """Bilinear lookups with torch's grid_sample. tex (Bt, C, h, w); uv (Bt, n, 2). -> (Bt, n, C)."""
+    h, w = tex_nchw.shape[-2:]
+    if boundary_mode == "wrap":
+        tex_nchw = _pad_wrap(tex_nchw)
+    grid = _grid_coords(uv, h, w, boundary_mode)[:, None]     # (Bt, 1, n, 2)
+    out = F.grid_sample(tex_nchw, grid, mode="bilinear", align_corners=False,
+                        padding_mode="zeros" if boundary_mode == "zero" else "border")
+    return out[:, :, 0].transpose(1, 2)
 
 
 def mip_level(uv_da, tex_h, tex_w):
@@ -100,7 +130,12 @@ def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_m
         torch.arange(B, device=uv.device).repeat_interleave(H * W)
     if filter_mode == "nearest":
         return sample_nearest(tex, b, u, v, boundary_mode).view(B, H, W, C)
+    if Bt == B and B > 1 and (filter_mode == "linear" or uv_da is None):
+        return sample_grid(tex.permute(0, 3, 1, 2), uv.reshape(B, H * W, 2).to(dt), boundary_mode).view(B, H, W, C)
+    uvf = uv.reshape(1, B * H * W, 2).to(dt)
     if filter_mode == "linear" or uv_da is None:
+        if Bt == 1:
+            return sample_grid(tex.permute(0, 3, 1, 2), uvf, boundary_mode).view(B, H, W, C)
         return sample_bilinear(tex, b, u, v, boundary_mode).view(B, H, W, C)
     # trilinear: blend the two mip levels around the level of detail, sampling each level
     # only at the pixels that use it
@@ -109,13 +144,14 @@ def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_m
     l0 = torch.floor(lod.detach()).long()
     frac = lod - l0
     out = torch.zeros(u.shape[0], C, dtype=dt, device=uv.device)
-    for level in range(int(l0.max()) + 2 if u.numel() else 0):
-        if level >= len(levels):
-            break
+    for level in range(min(int(l0.max()) + 2, len(levels)) if u.numel() else 0):
         wgt = torch.where(l0 == level, 1 - frac, torch.where(l0 + 1 == level, frac, torch.zeros_like(frac)))
         idx = (wgt > 0).nonzero().squeeze(1)
         if idx.numel() == 0:
             continue
-        s = sample_bilinear(levels[level], b[idx], u[idx], v[idx], boundary_mode)
+        if Bt == 1:
+            s = sample_grid(levels[level], uvf[:, idx], boundary_mode)[0]
+        else:
+            s = sample_bilinear(levels[level].permute(0, 2, 3, 1), b[idx], u[idx], v[idx], boundary_mode)
         out = out.index_add(0, idx, wgt[idx, None] * s)
     return out.view(B, H, W, C)
