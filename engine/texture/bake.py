@@ -25,6 +25,7 @@ DEPTH_TOLERANCE_CM = 0.75      # a texel is seen if it is no further than this b
 COS_ZERO, COS_FULL = 0.1, 0.45  # viewing-angle ramp of the confidence (cos of normal vs view ray)
 DEPTH_MAP_MAX_SIDE = 512        # depth test resolution (pixels, long side)
 SH_SAMPLES = 20000
+SKIN_SPREAD_SIGMAS, SKIN_SIGMA_MIN = 3.0, 0.03  # chromaticity distance scale for "not skin"
 _SEE_THROUGH = ("lacrimal_fluid", "eye_blend", "eye_occlusion")  # do not occlude the skin
 
 
@@ -142,14 +143,32 @@ def _unit(x):
     return x * (x * x).sum(1, keepdim=True).clamp_min(1e-12).rsqrt()
 
 
-def _low_res_fields(uvr, img, Kt, pc, nc, sym, depth, scale):
+def _outer_face(model) -> np.ndarray:
+    """(V,) 0 inside the inner face (the ellipse of the 68 landmarks on the mean shape), rising
+    to 1 outside it and on everything behind the face."""
+    cache = model.__dict__.setdefault("_texture_cache", {})
+    if "outer" not in cache:
+        p = model.mean.astype(np.float64)
+        lm = p[model.landmarks68]
+        c = lm.mean(0)
+        half = (lm.max(0) - lm.min(0)) / 2
+        r = np.hypot((p[:, 0] - c[0]) / half[0], (p[:, 1] - c[1]) / half[1])
+        t = np.clip((r - 0.85) / 0.2, 0.0, 1.0)
+        outer = t * t * (3 - 2 * t)
+        outer[p[:, 2] < lm[:, 2].min() - 1.0] = 1.0
+        cache["outer"] = outer.astype(np.float32)
+    return cache["outer"]
+
+
+def _low_res_fields(uvr, img, Kt, pc, nc, sym, outer, depth, scale):
     """Everything smooth, at the low resolution: photo confidence, shading, and the de-lit
     texture with mirror and skin-tone fill. Returns (fields (11, n, n) filled across chart
     borders = [photo weight, shading(3), delit(3), mirror weight, mirror shading(3)], L, skin tone)."""
     dev = pc.device
     Hs, Ws = img.shape[-2:]
-    attr = _gather(torch.cat([pc, nc, pc[sym], nc[sym]], 1), uvr)
+    attr = _gather(torch.cat([pc, nc, pc[sym], nc[sym], outer[:, None]], 1), uvr)
     p1, n1, p2, n2 = attr[:, 0:3], _unit(attr[:, 3:6]), attr[:, 6:9], _unit(attr[:, 9:12])
+    outer_t = attr[:, 12]
     conf1, u1, v1, seen1 = _view_confidence(p1, n1, Kt, depth, scale, Ws, Hs)
     conf2, u2, v2, seen2 = _view_confidence(p2, n2, Kt, depth, scale, Ws, Hs)
     # feather towards visibility borders (counting only skin texels, so chart edges are not borders)
@@ -162,7 +181,20 @@ def _low_res_fields(uvr, img, Kt, pc, nc, sym, depth, scale):
     c1 = _sample(img, u1, v1)
     c2 = _sample(img, u2, v2)
 
-    # lighting: robust order-2 SH on well-seen face texels, constant albedo
+    # outside the inner face, pixels whose chromaticity is far from the skin's are not skin
+    # (clothes, background past a slightly-off silhouette, hair): they give way to the fill
+    inner = (uvr.is_face & (conf1 > 0.5) & (outer_t < 0.5)).nonzero().squeeze(1)
+    if len(inner) >= 50:
+        ch1 = c1 / c1.sum(1, keepdim=True).clamp_min(1e-4)
+        ch2 = c2 / c2.sum(1, keepdim=True).clamp_min(1e-4)
+        skin = ch1[inner].median(0).values
+        d1, d2 = (ch1 - skin).abs().sum(1), (ch2 - skin).abs().sum(1)
+        sigma = (SKIN_SPREAD_SIGMAS * d1[inner].median()).clamp_min(SKIN_SIGMA_MIN)
+        conf1.mul_(1.0 - outer_t * (1.0 - torch.exp(-(d1 / sigma) ** 2)))
+        conf2.mul_(1.0 - outer_t * (1.0 - torch.exp(-(d2 / sigma) ** 2)))
+
+    # lighting: robust order-2 SH on well-seen face texels (skin-coloured after the gate above),
+    # constant albedo
     sel = (uvr.is_face & (conf1 > 0.5)).nonzero().squeeze(1)
     if len(sel) < 200:
         sel = (conf1 > 0.1).nonzero().squeeze(1)
@@ -228,7 +260,10 @@ def bake_texture(image, model, vertices, world_to_camera, K, size=2048, device="
     depth, scale = _depth_map(pc, cache[("occ", str(dev))], Kt, Ws, Hs)
     timings["depth"] = time.perf_counter() - t0
 
-    fields, L, tone = _low_res_fields(lo, img, Kt, pc, nc, cache[("sym", str(dev))], depth, scale)
+    if ("outer", str(dev)) not in cache:
+        cache[("outer", str(dev))] = torch.as_tensor(_outer_face(model), device=dev)
+    fields, L, tone = _low_res_fields(lo, img, Kt, pc, nc, cache[("sym", str(dev))], cache[("outer", str(dev))],
+                                      depth, scale)
     timings["low_res"] = time.perf_counter() - t0
 
     # photo detail at the high resolution, blended with the upsampled smooth fields
