@@ -59,7 +59,7 @@ def sample_nearest(tex, b, u, v, boundary_mode="wrap"):
 
 def mip_pyramid(tex, max_mip_level=None):
     """[level 0 = tex, level 1 (half size, 2x2 box filter), ...] down to 1x1, each (B, C, h, w)."""
-    cur = tex.permute(0, 3, 1, 2).contiguous()
+    cur = tex.permute(0, 3, 1, 2)                             # channels-last strides, no copy
     levels = [cur]
     while max(cur.shape[-2:]) > 1 and (max_mip_level is None or len(levels) <= max_mip_level):
         h, w = cur.shape[-2:]
@@ -143,15 +143,26 @@ def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_m
     lod = mip_level(uv_da.to(dt), Ht, Wt).reshape(-1).clamp(0, len(levels) - 1)
     l0 = torch.floor(lod.detach()).long()
     frac = lod - l0
+    # pixels sorted by their lower level: level L is sampled by the contiguous run of pixels
+    # whose lower level is L - 1 (weight frac) or L (weight 1 - frac)
+    # (pixels with frac == 0, e.g. magnified ones, sort first in their group and skip level + 1)
+    key = 2 * l0 + (frac.detach() > 0).long()
+    order = torch.argsort(key)
+    ends = torch.cumsum(torch.bincount(key, minlength=2 * len(levels)), 0).tolist()
+    starts = [0] + ends[:-1]
+    w_sorted = torch.stack([1 - frac, frac], 1).index_select(0, order)
     out = torch.zeros(u.shape[0], C, dtype=dt, device=uv.device)
-    for level in range(min(int(l0.max()) + 2, len(levels)) if u.numel() else 0):
-        wgt = torch.where(l0 == level, 1 - frac, torch.where(l0 + 1 == level, frac, torch.zeros_like(frac)))
-        idx = (wgt > 0).nonzero().squeeze(1)
-        if idx.numel() == 0:
+    for level in range(len(levels)):
+        lo = starts[2 * level - 1] if level else 0            # group (level - 1, frac > 0)
+        hi = ends[2 * level + 1]
+        if hi <= lo:
             continue
+        idx = order[lo:hi]
+        split = starts[2 * level] - lo                        # first `split` pixels come from level - 1
+        wgt = torch.cat([w_sorted[lo:lo + split, 1], w_sorted[lo + split:hi, 0]])
         if Bt == 1:
-            s = sample_grid(levels[level], uvf[:, idx], boundary_mode)[0]
+            s = sample_grid(levels[level], uvf.index_select(1, idx), boundary_mode)[0]
         else:
             s = sample_bilinear(levels[level].permute(0, 2, 3, 1), b[idx], u[idx], v[idx], boundary_mode)
-        out = out.index_add(0, idx, wgt[idx, None] * s)
+        out = out.index_add(0, idx, wgt[:, None] * s)
     return out.view(B, H, W, C)
