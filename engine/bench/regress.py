@@ -12,8 +12,10 @@ from ._common import machine
 def add_arguments(p):
     p.add_argument("--faces", type=int, default=30, help="synthetic faces, yaw up to +-60 degrees")
     p.add_argument("--large-yaw", type=int, default=30, help="synthetic faces at 45-75 degrees yaw")
+    p.add_argument("--wide-angle", type=int, default=30,
+                   help="synthetic close-up wide-angle faces (focal 0.6 x the longer side, selfie-like) at 45-75 degrees yaw")
     p.add_argument("--noise", type=float, default=1.0, help="landmark noise, px at 512 px")
-    p.add_argument("--qualities", default="fast,balanced,high")
+    p.add_argument("--qualities", default="fast,balanced")
     p.add_argument("--fail-mm", type=float, default=4.0, help="failure: mean face error above this (mm)")
     p.add_argument("--fail-deg", type=float, default=10.0, help="failure: rotation error above this (degrees)")
     p.add_argument("--eval", type=int, default=2000, help="synthetic landmark sets for the accuracy figures")
@@ -21,39 +23,66 @@ def add_arguments(p):
     p.add_argument("--threads", type=int, default=1)
 
 
-def _faces(model, rng, n, yaw_range, noise):
+def _wide_angle(model, face, focal_factor=0.6, face_fraction=0.6):
+    """The same face and pose seen through a short lens from close by (a selfie)."""
+    from ..synthetic import SyntheticFace
+    w, h = face.image_size
+    f = max(w, h) * focal_factor
+    z = f * float(np.ptp(model.mean[model.region_slice("face"), 1])) / (face_fraction * h)
+    c = model.vertices(face.identity, face.expression)[model.region_vertices("face")].mean(0) @ face.rotation.T
+    t = np.array([0.0, 0.0, z]) - c
+    t[2] = z
+    K = np.array([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1]])
+    return SyntheticFace(face.identity, face.expression, face.rotation, t, K, face.image_size, face.yaw_deg)
+
+
+def _faces(model, rng, n, yaw_range, noise, wide=False):
     from ..synthetic import detector_targets, sample_face
     out = []
     for _ in range(n):
         lo, hi = yaw_range
         yaw = float(rng.uniform(lo, hi)) * (1 if rng.random() < 0.5 else -1) if lo > 0 else None
         face = sample_face(model, rng, yaw_max=hi, yaw_deg=yaw)
+        if wide:
+            face = _wide_angle(model, face)
         pts, jaw = detector_targets(model, face, rng, noise)
         out.append((face, pts, jaw))
     return out
 
 
-def _run_fits(model, faces, quality, use_init, fail_mm, fail_deg):
+INITS = ("none", "landmark-regressor", "landmark-regressor+focal-prior")
+
+
+def _run_fits(model, faces, quality, init_mode, fail_mm, fail_deg):
+    """init_mode: 'none' (the fit's closed-form rigid start), 'landmark-regressor' (predict_init
+    as the fit's initialisation), '...+focal-prior' (also centre the fit's focal prior on the
+    regressor's focal estimate: FitSettings(focal_prior=f / max(w, h)))."""
+    from ..fit import FitSettings
     from ..reconstruct import fit_points
     from ..regress import predict_init
     from ..regress.geometry import rotation_angle_deg
     from ..synthetic import face_error_mm
-    errs, rots, secs, iters = [], [], [], []
+    errs, rots, secs, iters, focals = [], [], [], [], []
     for face, pts, jaw in faces:
         t = time.perf_counter()
-        init = predict_init(pts, face.image_size, model) if use_init else None
-        fit = fit_points(model, pts, face.image_size, quality=quality, init=init, jaw_points=jaw)
+        init = predict_init(pts, face.image_size, model) if init_mode != "none" else None
+        st = None
+        if init is not None and init_mode.endswith("focal-prior"):
+            st = FitSettings(quality=quality, focal_prior=init["focal"] / max(face.image_size))
+        fit = fit_points(model, pts, face.image_size, quality=quality, init=init, jaw_points=jaw, settings=st)
         secs.append(time.perf_counter() - t)
         iters.append(fit.iterations)
         errs.append(float(face_error_mm(model, face.vertices(model),
                                         model.vertices(fit.identity, fit.expression)).mean()))
         rots.append(float(rotation_angle_deg(fit.camera.rotation, face.rotation)))
+        focals.append(fit.camera.focal / face.K[0, 0])
     errs, rots = np.array(errs), np.array(rots)
     fail = (errs > fail_mm) | (rots > fail_deg)
-    return {"init": "landmark-regressor" if use_init else "none", "quality": quality,
+    return {"init": init_mode, "quality": quality,
             "face_error_mm_mean": round(float(errs.mean()), 3), "face_error_mm_median": round(float(np.median(errs)), 3),
             "rotation_deg_mean": round(float(rots.mean()), 2), "rotation_deg_max": round(float(rots.max()), 2),
             "failures": int(fail.sum()), "n": len(faces),
+            "focal_ratio_median": round(float(np.median(focals)), 3),
             "seconds_mean": round(float(np.mean(secs)), 4), "iterations_mean": round(float(np.mean(iters)), 1)}
 
 
@@ -92,13 +121,14 @@ def run(args) -> dict:
                       f"{args.noise} px)", "fail_rule": f"mean face error > {args.fail_mm} mm or rotation error > {args.fail_deg} deg"}
     rng = np.random.default_rng(args.seed)
     sets = {"all_yaw_60": _faces(model, rng, args.faces, (0, 60), args.noise),
-            "large_yaw_45_75": _faces(model, rng, args.large_yaw, (45, 75), args.noise)}
+            "large_yaw_45_75": _faces(model, rng, args.large_yaw, (45, 75), args.noise),
+            "wide_angle_large_yaw_45_75": _faces(model, rng, args.wide_angle, (45, 75), args.noise, wide=True)}
     quals = [q for q in args.qualities.split(",") if q]
     for name, faces in sets.items():
         rows = []
         for q in quals:
-            for use in (False, True):
-                rows.append(_run_fits(model, faces, q, use, args.fail_mm, args.fail_deg))
+            for mode in INITS:
+                rows.append(_run_fits(model, faces, q, mode, args.fail_mm, args.fail_deg))
         out[name] = rows
     out["regressor_accuracy"] = evaluate_landmark_regressor(pred, n=args.eval, seed=12345)
     out["inference_cpu"] = _inference_times(model, pred)
