@@ -7,9 +7,9 @@ import torch
 def _covered(rast):
     B, H, W, _ = rast.shape
     flat = rast.reshape(-1, 4)
-    t = flat[:, 3].round().long() - 1
-    pix = (t >= 0).nonzero().squeeze(1)
-    return flat, pix, t[pix], torch.div(pix, H * W, rounding_mode="floor")
+    pix = (flat[:, 3] > 0.5).nonzero().squeeze(1)
+    t = flat[:, 3].index_select(0, pix).round().long() - 1
+    return flat, pix, t, torch.div(pix, H * W, rounding_mode="floor")
 
 
 def interpolate(attr, rast, tri, rast_db=None, diff_attrs=None):
@@ -24,13 +24,11 @@ def interpolate(attr, rast, tri, rast_db=None, diff_attrs=None):
     Ba, V, C = attr.shape
     dt = torch.promote_types(attr.dtype, rast.dtype)
     flat, pix, t, b = _covered(rast)
-    vidx = tri.long()[t]                                     # (P, 3)
-    if Ba == 1:
-        a = attr.reshape(V, C)[vidx]
-    else:
-        a = attr.reshape(Ba * V, C)[vidx + (b * V)[:, None]]  # (P, 3, C)
-    a = a.to(dt)
-    uv = flat[pix, :2].to(dt)
+    vidx = tri.long().index_select(0, t)                     # (P, 3)
+    if Ba > 1:
+        vidx = vidx + (b * V)[:, None]
+    a = attr.reshape(Ba * V, C).index_select(0, vidx.reshape(-1)).view(-1, 3, C).to(dt)   # (P, 3, C)
+    uv = flat.index_select(0, pix)[:, :2].to(dt)
     u, v = uv[:, 0:1], uv[:, 1:2]
     a0, a1, a2 = a[:, 0], a[:, 1], a[:, 2]
     vals = a2 + u * (a0 - a2) + v * (a1 - a2)
@@ -38,7 +36,7 @@ def interpolate(attr, rast, tri, rast_db=None, diff_attrs=None):
     if diff_attrs is None or rast_db is None:
         return out, None
     idx = list(range(C)) if diff_attrs == "all" else [int(i) % C for i in diff_attrs]
-    db = rast_db.reshape(-1, 4)[pix].to(dt)
+    db = rast_db.reshape(-1, 4).index_select(0, pix).to(dt)
     s0, s1, s2 = a0[:, idx], a1[:, idx], a2[:, idx]
     dsdu, dsdv = s0 - s2, s1 - s2
     dx = db[:, 0:1] * dsdu + db[:, 2:3] * dsdv

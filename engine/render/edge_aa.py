@@ -61,48 +61,56 @@ def antialias(color, rast, pos_clip, tri):
     zw = rast[..., 2]
     flat_ids, flat_z = ids.reshape(-1), zw.reshape(-1)
     # candidate pairs: right neighbours (d = 0) and lower neighbours (d = 1)
-    idx = torch.arange(B * H * W, device=dev).view(B, H, W)
-    p0h = idx[:, :, :-1][ids[:, :, :-1] != ids[:, :, 1:]]
-    p0v = idx[:, :-1, :][ids[:, :-1, :] != ids[:, 1:, :]]
+    nh = (ids[:, :, :-1] != ids[:, :, 1:]).reshape(-1).nonzero().squeeze(1)
+    p0h = nh + torch.div(nh, W - 1, rounding_mode="floor")          # (b, r, c) in a W-1 grid -> flat
+    p0v = (ids[:, :-1, :] != ids[:, 1:, :]).reshape(-1).nonzero().squeeze(1)
+    p0v = p0v + torch.div(p0v, (H - 1) * W, rounding_mode="floor") * W
     p0 = torch.cat([p0h, p0v])
     d = torch.cat([torch.zeros_like(p0h), torch.ones_like(p0v)]).bool()
     p1 = p0 + torch.where(d, W, 1)
     if p0.numel() == 0:
         return color
-    t0, t1 = flat_ids[p0], flat_ids[p1]
-    use1 = (t0 < 0) | ((t1 >= 0) & ~(flat_z[p0] < flat_z[p1]))
+    sel = lambda x, i: x.index_select(0, i)
+    # per triangle (of every position batch): which edges are silhouettes in this view, by the
+    # wing test (replace corner i by the neighbour's opposite vertex: same side => folded edge)
+    tl = tri.long()
+    F = tl.shape[0]
+    pos_flat = pos_clip.reshape(-1, 4).to(color.dtype)
+    w_all = pos_flat[:, 3]
+    w_pos = torch.where(w_all > 0, w_all, torch.ones_like(w_all))
+    PX = (pos_flat[:, 0] / w_pos + 1.0) * (W * 0.5) - 0.5       # pixel coordinates, autograd-tracked
+    PY = (1.0 - pos_flat[:, 1] / w_pos) * (H * 0.5) - 0.5
+    vall = (tl[None] + (torch.arange(Bp, device=dev) * V)[:, None, None]).reshape(-1, 3)     # (Bp*F, 3)
+    wall = edge_wings(tri, V)[None].expand(Bp, -1, -1).reshape(-1, 3)
+    oall = torch.where(wall >= 0, wall + torch.div(vall, V, rounding_mode="floor") * V, vall)
+    Xd, Yd = PX.detach(), PY.detach()
+    x, y = Xd[vall], Yd[vall]
+    ox, oy = Xd[oall], Yd[oall]
+    bb = _area(x[:, 0], y[:, 0], x[:, 1], y[:, 1], x[:, 2], y[:, 2])
+    a = torch.stack([_area(ox[:, 0], oy[:, 0], x[:, 1], y[:, 1], x[:, 2], y[:, 2]),
+                     _area(x[:, 0], y[:, 0], ox[:, 1], oy[:, 1], x[:, 2], y[:, 2]),
+                     _area(x[:, 0], y[:, 0], x[:, 1], y[:, 1], ox[:, 2], oy[:, 2])], 1)
+    w_ok = (w_all.detach()[vall] > 0).all(1) & (w_all.detach()[oall] > 0).all(1)
+    silhouette = ((a >= 0) == (bb >= 0)[:, None]) & w_ok[:, None]          # (Bp*F, 3)
+    t0, t1 = sel(flat_ids, p0), sel(flat_ids, p1)
+    use1 = (t0 < 0) | ((t1 >= 0) & ~(sel(flat_z, p0) < sel(flat_z, p1)))
     t = torch.where(use1, t1, t0)
-    ds = torch.where(use1, -1.0, 1.0).to(color.dtype)
     origin = torch.where(use1, p1, p0)
     b = torch.div(origin, H * W, rounding_mode="floor")
+    gt = t + (b if Bp > 1 else torch.zeros_like(b)) * F      # row in the per-triangle tables
+    # only pairs whose nearer triangle has a silhouette edge can change
+    live = sel(silhouette.any(1), gt).nonzero().squeeze(1)
+    if live.numel() == 0:
+        return color
+    p0, p1, d, use1, origin, b, gt = (sel(z, live) for z in (p0, p1, d, use1, origin, b, gt))
+    ds = torch.where(use1, -1.0, 1.0).to(color.dtype)
     rem = origin - b * (H * W)
     Yp = torch.div(rem, W, rounding_mode="floor")
     Xp = rem - Yp * W
-    tl = tri.long()
-    vb = (b if Bp > 1 else torch.zeros_like(b)) * V
-    vi = tl[t] + vb[:, None]                                   # (n, 3)
-    wings = edge_wings(tri, V)[t]
-    oi = torch.where(wings >= 0, wings + vb[:, None], vi)
-    pos_flat = pos_clip.reshape(-1, 4).to(color.dtype)
-    pv = pos_flat[vi]                                          # (n, 3, 4) autograd-tracked
-    po = pos_flat.detach()[oi]
-    w_ok = (pv[..., 3].detach() > 0).all(1) & (po[..., 3] > 0).all(1)
-
-    def to_pixels(p):
-        w = torch.where(p[..., 3] > 0, p[..., 3], torch.ones_like(p[..., 3]))
-        X = (p[..., 0] / w + 1.0) * (W * 0.5) - 0.5 - Xp[:, None].to(p.dtype)
-        Y = (1.0 - p[..., 1] / w) * (H * 0.5) - 0.5 - Yp[:, None].to(p.dtype)
-        return X, Y
-
-    X, Y = to_pixels(pv)
-    OX, OY = to_pixels(po)
-    Xd, Yd = X.detach(), Y.detach()
-    bb = _area(Xd[:, 0], Yd[:, 0], Xd[:, 1], Yd[:, 1], Xd[:, 2], Yd[:, 2])
-    # wing test: replace corner i by the neighbour's opposite vertex
-    a = torch.stack([_area(OX[:, 0], OY[:, 0], Xd[:, 1], Yd[:, 1], Xd[:, 2], Yd[:, 2]),
-                     _area(Xd[:, 0], Yd[:, 0], OX[:, 1], OY[:, 1], Xd[:, 2], Yd[:, 2]),
-                     _area(Xd[:, 0], Yd[:, 0], Xd[:, 1], Yd[:, 1], OX[:, 2], OY[:, 2])], 1)
-    silhouette = (a >= 0) == (bb >= 0)[:, None]
+    vi = sel(vall, gt).reshape(-1)
+    X = sel(PX, vi).view(-1, 3) - Xp[:, None].to(PX.dtype)   # corners relative to the pixel centre
+    Y = sel(PY, vi).view(-1, 3) - Yp[:, None].to(PY.dtype)
+    silhouette = sel(silhouette, gt)
     # rotate vertical pairs so the neighbour always lies along +x (ds = +1) or -x (ds = -1)
     dcol = d[:, None]
     xs, ys = torch.where(dcol, Y, X), torch.where(dcol, X, Y)
@@ -116,14 +124,15 @@ def antialias(color, rast, pos_clip, tri):
     di = score.argmax(1, keepdim=True)
     pick = lambda m: m.gather(1, di).squeeze(1)
     dc = pick(cross)
-    ok = (w_ok & pick(straddles) & pick(silhouette) & (pick(dy).abs() >= pick(dx).abs())
+    ok = (pick(straddles) & pick(silhouette) & (pick(dy).abs() >= pick(dx).abs())
           & (dc.detach() > -_EPS) & (dc.detach() < 1.0 + _EPS))
-    sel = ok.nonzero().squeeze(1)
-    if sel.numel() == 0:
+    keep = ok.nonzero().squeeze(1)
+    if keep.numel() == 0:
         return color
-    alpha = ds[sel] * (0.5 - dc[sel].clamp(0.0, 1.0))
+    alpha = sel(ds, keep) * (0.5 - sel(dc, keep).clamp(0.0, 1.0))
     cf = color.reshape(-1, C)
-    c0, c1 = cf[p0[sel]], cf[p1[sel]]
-    target = torch.where(alpha.detach() > 0, p0[sel], p1[sel])
+    q0, q1 = sel(p0, keep), sel(p1, keep)
+    c0, c1 = sel(cf, q0), sel(cf, q1)
+    target = torch.where(alpha.detach() > 0, q0, q1)
     out = cf.index_add(0, target, alpha[:, None] * (c1 - c0))
     return out.view(B, H, W, C)
