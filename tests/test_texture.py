@@ -168,3 +168,37 @@ def test_atlas_packs_skin_tiles_into_unit_square(ict_model):
     # face and head tiles do not overlap: face on the left, head on the right
     face_c = ict_model.corner_uv_index[skin_corners[: ict_model.poly_sizes[ict_model.region_polygons('face')].sum()]]
     assert uv[face_c, 0].max() <= 0.625 + 1e-6
+
+
+def test_clothes_outside_the_face_give_way_to_skin(ict_model, head):
+    """Blue 'clothes' painted over the lower neck are not baked as skin: low confidence there,
+    and the texture takes the skin colour instead."""
+    rng = np.random.default_rng(5)
+    skin = np.array([0.85, 0.62, 0.52], dtype=np.float32)
+    colors = np.clip(skin + rng.normal(0, 0.02, (ict_model.n_vertices, 3)), 0, 1).astype(np.float32)
+    neck = ict_model.mean[:, 1] < -11.0
+    colors[neck] = [0.15, 0.3, 0.85]
+    M, K = camera(10)
+    img = render(ict_model, head, colors, M, K)
+    res = bake_texture(img, ict_model, head, M, K, size=SIZE, device="cpu")
+    r = uv_raster(ict_model, SIZE)
+    texel = r.texel.numpy()
+    neck_t = _gather(torch.as_tensor(neck[:, None].astype(np.float32)), r)[:, 0].numpy() > 0.999
+    conf = texel_values(res.confidence, texel)
+    got = texel_values(res.photo, texel).astype(np.float32) / 255
+    facing = turned_cos(ict_model, head, M, r) > 0.5
+    sel = neck_t & facing
+    assert sel.sum() > 500
+    # measured: median confidence 0.0 on the painted neck; the texture there is skin-coloured
+    assert np.median(conf[sel]) < 0.1
+    assert np.median(got[sel, 0]) > np.median(got[sel, 2]) + 0.1
+    inner = r.is_face.numpy() & ~neck_t & (turned_cos(ict_model, head, M, r) > 0.7)
+    assert np.median(conf[inner]) > 0.9
+
+
+def turned_cos(model, verts, M, r):
+    Mt = torch.as_tensor(M, dtype=torch.float32)
+    pc = torch.as_tensor(verts, dtype=torch.float32) @ Mt[:3, :3].T + Mt[:3, 3]
+    n = _gather(vertex_normals_torch(pc, torch.as_tensor(model.triangles.astype(np.int64))), r)
+    p = _gather(pc, r)
+    return (-(n * p).sum(1) / (n.norm(dim=1) * p.norm(dim=1))).numpy()

@@ -278,7 +278,9 @@ def bake_texture(image, model, vertices, world_to_camera, K, size=2048, device="
     g[:, 6] = _ramp(g[:, 6])
     grid = torch.stack([_grid(g[:, 0:3], Kt, Ws, Hs), _grid(g[:, 3:6], Kt, Ws, Hs)])[None]   # (1, 2, N, 2)
     c = F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)[0]
-    c = _to_image(torch.cat([c[:, 0], c[:, 1], g[:, 6:7].T], 0).T, hi)           # (7, n, n)
+    img7 = torch.zeros(7, n_hi * n_hi, device=dev)                               # texel, mirror, facing
+    img7[0:3, hi.texel], img7[3:6, hi.texel], img7[6, hi.texel] = c[:, 0], c[:, 1], g[:, 6]
+    c = img7.view(7, n_hi, n_hi)
     conf = torch.minimum(conf, c[6:7])
     w2 = w2 * hi.covered
     d1 = c[:3] / s1
