@@ -24,7 +24,7 @@ TEXTURE_FILES = {"photo": "head_texture.png", "delit": "head_texture_delit.png",
                  "confidence": "head_confidence.png"}
 
 __all__ = ["write_obj", "write_glb", "params_dict", "write_params_json", "write_outputs",
-           "neutral_vertices", "TEXTURE_FILES"]
+           "neutral_vertices", "encode_textures", "TEXTURE_FILES"]
 
 
 # ---- textures -------------------------------------------------------------------------------
@@ -46,14 +46,28 @@ def _placeholder_texture(size=8):
     return np.tile((np.asarray(skin) * 255 + 0.5).astype(np.uint8), (size, size, 1))
 
 
-def _write_pngs(outdir: Path, photo, delit, conf) -> dict:
+def _is_png_dict(t) -> bool:
+    return isinstance(t, dict) and bool(t) and all(isinstance(v, bytes) for v in t.values())
+
+
+def encode_textures(textures) -> dict:
+    """{kind: PNG bytes} for photo, delit (the photo if absent) and confidence (if present).
+    The encodes run in threads: Pillow's zlib releases the GIL."""
+    from concurrent.futures import ThreadPoolExecutor
+    photo, delit, conf = _texture_arrays(textures)
     photo = _placeholder_texture() if photo is None else photo
     files = {"photo": photo, "delit": photo if delit is None else delit}
     if conf is not None:
-        files["confidence"] = (np.clip(conf, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
-    for key, img in files.items():
-        (outdir / TEXTURE_FILES[key]).write_bytes(encode_png(img))
-    return {k: TEXTURE_FILES[k] for k in files}
+        files["confidence"] = conf if isinstance(conf, bytes) else (np.clip(conf, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+    with ThreadPoolExecutor(len(files)) as pool:
+        futures = {k: pool.submit(lambda a: a if isinstance(a, bytes) else encode_png(a), v) for k, v in files.items()}
+        return {k: f.result() for k, f in futures.items()}
+
+
+def _write_pngs(outdir: Path, pngs: dict) -> dict:
+    for key, data in pngs.items():
+        (outdir / TEXTURE_FILES[key]).write_bytes(data)
+    return {k: TEXTURE_FILES[k] for k in pngs}
 
 
 # ---- OBJ ------------------------------------------------------------------------------------
@@ -72,11 +86,12 @@ def _mtl_text(photo_file: str) -> str:
 
 def write_obj(outdir, model, vertices, textures, name="head") -> dict:
     """Write `name`.obj (quads kept, per-corner UVs with seams, `usemtl` per material, model
-    units = cm), `name`.mtl and the texture PNGs into `outdir`. Returns {kind: file name}."""
+    units = cm), `name`.mtl and the texture PNGs into `outdir`. `textures`: a TextureResult,
+    a Reconstruction, {photo, delit, confidence} arrays, or `encode_textures`' PNG bytes.
+    Returns {kind: file name}."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    photo, delit, conf = _texture_arrays(textures)
-    pngs = _write_pngs(outdir, photo, delit, conf)
+    pngs = _write_pngs(outdir, textures if _is_png_dict(textures) else encode_textures(textures))
     (outdir / f"{name}.mtl").write_text(_mtl_text(pngs["photo"]))
 
     v = np.asarray(vertices, dtype=np.float64)
@@ -172,9 +187,9 @@ def write_outputs(rec, model, outdir, overwrite=False) -> list:
         raise ExportError(f"Cannot write to {outdir.parent}: {exc.strerror or exc}") from exc
     old = None
     try:
-        write_obj(tmp, model, rec.vertices, rec)
-        photo = rec.texture if rec.texture is not None else _placeholder_texture()
-        write_glb(tmp / "head.glb", model, neutral_vertices(rec, model), photo,
+        pngs = encode_textures(rec)  # once: the OBJ's PNG and the glb's embedded image are the same bytes
+        write_obj(tmp, model, rec.vertices, pngs)
+        write_glb(tmp / "head.glb", model, neutral_vertices(rec, model), pngs["photo"],
                   expression_names=getattr(rec, "expression_names", None), weights=rec.expression)
         write_params_json(tmp / "params.json", rec, model)
         if outdir.exists():  # empty, or overwrite=True: set the old folder aside until the new one is in

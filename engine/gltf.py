@@ -121,7 +121,7 @@ def encode_png(image: np.ndarray, compress_level=1) -> bytes:
 def write_glb(path, model, vertices, texture_rgb, expression_names=None, weights=None) -> None:
     """Write the head as .glb: `vertices` (V, 3) model-space cm (the neutral-expression shape:
     expressions are morph targets on top), `texture_rgb` (S, S, 3) uint8 for the skin,
-    `weights` (53,) optional initial expression weights."""
+    `weights` (53,) optional initial expression weights. `texture_rgb` may also be PNG bytes."""
     names = list(expression_names) if expression_names is not None else list(model.expression_names)
     if len(names) != model.n_expression:
         raise ValueError(f"{len(names)} expression names for {model.n_expression} expressions")
@@ -138,7 +138,8 @@ def write_glb(path, model, vertices, texture_rgb, expression_names=None, weights
     uv_acc = g.accessor(uv_gl, _ARRAY_BUFFER)
     target_accs = [g.sparse_vec3(model.expression_basis[e][vert_of] * scale) for e in range(len(names))]
 
-    tex = g.png_texture(encode_png(texture_rgb), "head_texture")
+    png = texture_rgb if isinstance(texture_rgb, bytes) else encode_png(texture_rgb)
+    tex = g.png_texture(png, "head_texture")
     mats = []
     for m in MATERIALS:
         pbr = {"baseColorFactor": [*m.color, m.alpha] if not m.textured else [1, 1, 1, 1],
