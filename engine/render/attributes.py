@@ -28,19 +28,20 @@ def interpolate(attr, rast, tri, rast_db=None, diff_attrs=None):
     if Ba > 1:
         vidx = vidx + (b * V)[:, None]
     a = attr.reshape(Ba * V, C).index_select(0, vidx.reshape(-1)).view(-1, 3, C).to(dt)   # (P, 3, C)
-    uv = flat.index_select(0, pix)[:, :2].to(dt)
-    u, v = uv[:, 0:1], uv[:, 1:2]
-    a0, a1, a2 = a[:, 0], a[:, 1], a[:, 2]
+    u, v, _, _ = flat.index_select(0, pix).to(dt).unbind(1)
+    u, v = u[:, None], v[:, None]
+    a0, a1, a2 = a.unbind(1)
     vals = a2 + u * (a0 - a2) + v * (a1 - a2)
     out = torch.zeros(B * H * W, C, dtype=dt, device=rast.device).index_copy(0, pix, vals).view(B, H, W, C)
     if diff_attrs is None or rast_db is None:
         return out, None
     idx = list(range(C)) if diff_attrs == "all" else [int(i) % C for i in diff_attrs]
-    db = rast_db.reshape(-1, 4).index_select(0, pix).to(dt)
-    s0, s1, s2 = a0[:, idx], a1[:, idx], a2[:, idx]
+    dudx, dudy, dvdx, dvdy = (d[:, None] for d in rast_db.reshape(-1, 4).index_select(0, pix).to(dt).unbind(1))
+    sub = a if len(idx) == C else a.index_select(2, torch.tensor(idx, device=a.device))
+    s0, s1, s2 = sub.unbind(1)
     dsdu, dsdv = s0 - s2, s1 - s2
-    dx = db[:, 0:1] * dsdu + db[:, 2:3] * dsdv
-    dy = db[:, 1:2] * dsdu + db[:, 3:4] * dsdv
+    dx = dudx * dsdu + dvdx * dsdv
+    dy = dudy * dsdu + dvdy * dsdv
     da = torch.stack([dx, dy], -1).reshape(-1, 2 * len(idx))
     out_da = torch.zeros(B * H * W, 2 * len(idx), dtype=dt, device=rast.device).index_copy(0, pix, da)
     return out, out_da.view(B, H, W, 2 * len(idx))

@@ -48,19 +48,21 @@ def triangle_planes(v, H, W):
     f(X, Y) = A (X - X_r) + B (Y - Y_r) + R; ref (2, T) = (X_r, Y_r), the pixel position of
     vertex 0 ((0, 0) if vertex 0 is behind the camera); det (T,). Barycentrics are
     b_i = c_i / sum(c), depth z/w = n_z / det. Differentiable in v."""
-    x, y, z, w = v[:, 0], v[:, 1], v[:, 2], v[:, 3]           # (3, T) each
+    # unbind (not repeated indexing) keeps the backward pass to one gradient buffer per tensor
+    x, y, z, w = v.unbind(1)                                  # (3, T) each
     h = torch.stack([x, y, w], 1)                             # (3 corners, 3, T)
     cr = torch.linalg.cross(h.roll(-1, 0), h.roll(-2, 0), dim=1)   # h_j x h_k for each i
-    det = (h[0] * cr[0]).sum(0)
+    crx, cry, crz = cr.unbind(1)                              # (3, T) each
+    x0, y0, w0 = x.unbind(0)[0], y.unbind(0)[0], w.unbind(0)[0]
+    det = x0 * crx.unbind(0)[0] + y0 * cry.unbind(0)[0] + w0 * crz.unbind(0)[0]
     (ax, bx), (ay, by) = _pixel_to_ndc(H, W)
-    A, B = cr[:, 0] * ax, cr[:, 1] * ay                       # (3, T)
-    w0 = w[0]
+    A, B = crx * ax, cry * ay                                 # (3, T)
     front = w0 > 0
     w0s = torch.where(front, w0, torch.ones_like(w0))
     zero = torch.zeros_like(w0)
-    Xr = torch.where(front, (x[0] / w0s - bx) / ax, zero)
-    Yr = torch.where(front, (y[0] / w0s - by) / ay, zero)
-    at_origin = cr[:, 0] * bx + cr[:, 1] * by + cr[:, 2]      # values at pixel (0, 0)
+    Xr = torch.where(front, (x0 / w0s - bx) / ax, zero)
+    Yr = torch.where(front, (y0 / w0s - by) / ay, zero)
+    at_origin = crx * bx + cry * by + crz                     # values at pixel (0, 0)
     at_v0 = torch.stack([det / w0s, zero, zero])              # values at vertex 0: (det / w0, 0, 0)
     R = torch.where(front, at_v0, at_origin)
     coef = torch.stack([A, B, R])                             # (3, 3, T)
@@ -210,21 +212,22 @@ def barycentrics(planes, ref, det, ids, F, need_db=True):
     Yi = torch.div(rem, W, rounding_mode="floor")
     X, Y = (rem - Yi * W).to(dt), Yi.to(dt)
     gi = t + b * F
-    p = planes.reshape(12, -1).index_select(1, gi).view(3, 4, -1)   # (3, 4, P)
-    r = ref.index_select(1, gi)
-    f = torch.addcmul(torch.addcmul(p[2], p[0], X - r[0]), p[1], Y - r[1])   # c_0, c_1, c_2, n_z
-    S = f[0] + f[1] + f[2]
+    pA, pB, pR = planes.reshape(12, -1).index_select(1, gi).view(3, 4, -1).unbind(0)   # (4, P) each
+    Xr, Yr = ref.index_select(1, gi).unbind(0)
+    f0, f1, f2, f3 = torch.addcmul(torch.addcmul(pR, pA, X - Xr), pB, Y - Yr).unbind(0)   # c_0..c_2, n_z
+    S = f0 + f1 + f2
     inv = 1.0 / S
-    u, v = f[0] * inv, f[1] * inv
-    zw = f[3] / det.index_select(0, gi)
+    u, v = f0 * inv, f1 * inv
+    zw = f3 / det.index_select(0, gi)
     vals = torch.stack([u, v, zw, (t + 1).to(dt)], 1)
     rast = torch.zeros(B * H * W, 4, dtype=dt, device=ids.device).index_copy(0, pix, vals).view(B, H, W, 4)
     if not need_db:
         return rast, None
-    SX = p[0, 0] + p[0, 1] + p[0, 2]
-    SY = p[1, 0] + p[1, 1] + p[1, 2]
-    db = torch.stack([(p[0, 0] - u * SX) * inv, (p[1, 0] - u * SY) * inv,
-                      (p[0, 1] - v * SX) * inv, (p[1, 1] - v * SY) * inv], 1)
+    A0, A1, A2, _ = pA.unbind(0)
+    B0, B1, B2, _ = pB.unbind(0)
+    SX, SY = A0 + A1 + A2, B0 + B1 + B2
+    db = torch.stack([(A0 - u * SX) * inv, (B0 - u * SY) * inv,
+                      (A1 - v * SX) * inv, (B1 - v * SY) * inv], 1)
     rast_db = torch.zeros(B * H * W, 4, dtype=dt, device=ids.device).index_copy(0, pix, db)
     return rast, rast_db.view(B, H, W, 4)
 

@@ -58,16 +58,17 @@ def sample_nearest(tex, b, u, v, boundary_mode="wrap"):
 
 
 def mip_pyramid(tex, max_mip_level=None):
-    """[level 0 = tex, level 1 (half size, 2x2 box filter), ...] down to 1x1, each (B, C, h, w)."""
-    cur = tex.permute(0, 3, 1, 2)                             # channels-last strides, no copy
-    levels = [cur]
-    while max(cur.shape[-2:]) > 1 and (max_mip_level is None or len(levels) <= max_mip_level):
-        h, w = cur.shape[-2:]
-        if h % 2 == 0 and w % 2 == 0:
-            cur = F.avg_pool2d(cur, 2)
+    """[level 0 = tex, level 1 (half size, 2x2 box filter), ...] down to 1x1, each (B, C, h, w)
+    as a view of channels-last (B, h, w, C) storage."""
+    cur = tex                                                 # (B, h, w, C)
+    levels = [cur.permute(0, 3, 1, 2)]
+    while max(cur.shape[1:3]) > 1 and (max_mip_level is None or len(levels) <= max_mip_level):
+        Bt, h, w, C = cur.shape
+        if h % 2 == 0 and w % 2 == 0:                         # reshape-mean: cheap forward and backward
+            cur = cur.reshape(Bt, h // 2, 2, w // 2, 2, C).sum(2).sum(3) * 0.25
         else:
-            cur = F.adaptive_avg_pool2d(cur, (max(h // 2, 1), max(w // 2, 1)))
-        levels.append(cur)
+            cur = F.adaptive_avg_pool2d(cur.permute(0, 3, 1, 2), (max(h // 2, 1), max(w // 2, 1))).permute(0, 2, 3, 1)
+        levels.append(cur.permute(0, 3, 1, 2))
     return levels
 
 
@@ -100,7 +101,7 @@ def sample_grid(tex_nchw, uv, boundary_mode):
 
 def mip_level(uv_da, tex_h, tex_w):
     """Level of detail per pixel: log2 of the longer screen-space footprint axis in texels."""
-    dudx, dudy, dvdx, dvdy = (uv_da[..., i] for i in range(4))   # nvdiffrast order: (du/dX, du/dY, dv/dX, dv/dY)
+    dudx, dudy, dvdx, dvdy = uv_da.unbind(-1)                 # nvdiffrast order: (du/dX, du/dY, dv/dX, dv/dY)
     lx = (dudx * tex_w) ** 2 + (dvdx * tex_h) ** 2
     ly = (dudy * tex_w) ** 2 + (dvdy * tex_h) ** 2
     return 0.5 * torch.log2(torch.maximum(lx, ly).clamp(min=1e-20))
@@ -124,8 +125,7 @@ def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_m
         filter_mode = "linear-mipmap-linear" if uv_da is not None else "linear"
     dt = torch.promote_types(tex.dtype, uv.dtype)
     tex = tex.to(dt)
-    u = uv[..., 0].reshape(-1).to(dt)
-    v = uv[..., 1].reshape(-1).to(dt)
+    u, v = uv.reshape(-1, 2).to(dt).unbind(1)
     b = torch.zeros_like(u, dtype=torch.long) if Bt == 1 else \
         torch.arange(B, device=uv.device).repeat_interleave(H * W)
     if filter_mode == "nearest":
