@@ -63,8 +63,9 @@ def _depth_map(points_cam, tri, K, width, height):
     s = min(1.0, DEPTH_MAP_MAX_SIDE / max(width, height))
     w, h = max(1, round(width * s)), max(1, round(height * s))
     sx, sy = w / width, h / height
-    Ks = torch.tensor([[K[0, 0] * sx, K[0, 1] * sx, (K[0, 2] + 0.5) * sx - 0.5],
-                       [0.0, K[1, 1] * sy, (K[1, 2] + 0.5) * sy - 0.5], [0.0, 0.0, 1.0]],
+    k = K.detach().cpu().double().numpy()
+    Ks = torch.tensor([[k[0, 0] * sx, k[0, 1] * sx, (k[0, 2] + 0.5) * sx - 0.5],
+                       [0.0, k[1, 1] * sy, (k[1, 2] + 0.5) * sy - 0.5], [0.0, 0.0, 1.0]],
                       dtype=points_cam.dtype, device=points_cam.device)
     zmax = float(points_cam[:, 2].max())
     clip = project_clip(points_cam, Ks, w, h, near=0.1, far=max(2.0 * zmax, 10.0))
@@ -232,13 +233,17 @@ def bake_texture(image, model, vertices, world_to_camera, K, size=2048, device="
     timings = {}
     dev = pick_device(device)
     n_hi = int(min(size, internal_size))
-    n_lo = max(64, n_hi // FIELD_DOWNSCALE)
+    n_lo = max(min(64, n_hi), n_hi // FIELD_DOWNSCALE)
     hi, lo = uv_raster(model, n_hi, dev), uv_raster(model, n_lo, dev)
     timings["uv_raster"] = time.perf_counter() - t0
 
+    image = np.asarray(image)
+    if image.ndim == 2:                      # greyscale
+        image = np.repeat(image[..., None], 3, axis=2)
+    image = np.require(image[..., :3], dtype=np.uint8, requirements=["C", "W"])  # RGBA: drop alpha
     H, W = image.shape[:2]
     Kt = torch.as_tensor(np.asarray(K, dtype=np.float32), device=dev)
-    img = torch.as_tensor(np.ascontiguousarray(image), device=dev).permute(2, 0, 1)[None].float() / 255.0
+    img = torch.from_numpy(image).to(dev).permute(2, 0, 1)[None].float() / 255.0
     f = max(1, int(max(H, W) // (2 * n_hi)))   # very large photos: area-average first (less aliasing, faster)
     if f > 1:
         img = F.avg_pool2d(img, f, ceil_mode=True)
@@ -301,6 +306,10 @@ def _final(x: torch.Tensor, size: int) -> np.ndarray:
         if x.shape[-1] != size:
             x = F.interpolate(x[None], size=(size, size), mode="bilinear", align_corners=False)[0]
         return x[0].clamp(0.0, 1.0).cpu().numpy().astype(np.float32)
+    if x.device.type != "cpu":  # uint8 bilinear resampling is a CPU-only kernel: resample in float
+        if x.shape[-1] != size:
+            x = F.interpolate(x[None], size=(size, size), mode="bilinear", align_corners=False)[0]
+        x = x.cpu()
     u8 = (x.clamp(0.0, 1.0).sqrt() * 255.0 + 0.5).to(torch.uint8)[None]
     if x.shape[-1] != size:
         u8 = F.interpolate(u8.contiguous(memory_format=torch.channels_last), size=(size, size),
