@@ -15,6 +15,7 @@ import torch
 
 _contexts: dict = {}
 _import_error: str | None = None
+_usable: bool | None = None
 
 
 def _dr():
@@ -23,16 +24,22 @@ def _dr():
 
 
 def available() -> bool:
-    """True when a CUDA device exists and `nvdiffrast.torch` imports."""
-    global _import_error
+    """True when a CUDA device exists, `nvdiffrast.torch` imports and its CUDA code builds and
+    runs (checked once with a one-triangle render, so "auto" never picks a broken install)."""
+    global _import_error, _usable
     if not torch.cuda.is_available():
         return False
-    try:
-        _dr()
-        return True
-    except Exception as e:          # ImportError, or a broken CUDA build
-        _import_error = f"{type(e).__name__}: {e}"
-        return False
+    if _usable is None:
+        try:
+            dr = _dr()
+            pos = torch.tensor([[[-0.5, -0.5, 0.0, 1.0], [0.5, -0.5, 0.0, 1.0], [0.0, 0.5, 0.0, 1.0]]], device="cuda")
+            tri = torch.tensor([[0, 1, 2]], dtype=torch.int32, device="cuda")
+            dr.rasterize(_context(pos.device), pos, tri, resolution=[8, 8])
+            _usable = True
+        except Exception as e:      # ImportError, a missing CUDA toolkit, or a broken build
+            _import_error = f"{type(e).__name__}: {e}"
+            _usable = False
+    return _usable
 
 
 def unavailable_reason() -> str:
@@ -40,7 +47,7 @@ def unavailable_reason() -> str:
         return "no CUDA device"
     if available():
         return ""
-    return f"nvdiffrast.torch does not import ({_import_error})"
+    return f"nvdiffrast.torch is not usable ({_import_error})"
 
 
 def _context(device):
