@@ -175,3 +175,36 @@ def test_facenet_weights_offline_and_checksum(tmp_path, monkeypatch):
     monkeypatch.setenv("FACESPACE_FACENET_SHA256", "0" * 64)
     with pytest.raises(FaceSpaceError, match="SHA-256"):
         load_facenet_state_dict()
+
+
+def test_predict_genova_on_a_photo(ict_model, tmp_path, monkeypatch):
+    """Inference path end to end: a (tiny, random-encoder) checkpoint and a local FaceNet file."""
+    from engine.image_io import load_image
+    from engine.regress import genova_available, predict_genova
+    from tests.conftest import need_shared
+    photo = need_shared("photos", "identity", "biden__biden.jpg")
+    monkeypatch.setenv("FACESPACE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("FACESPACE_FACENET_SHA256", raising=False)
+    ckpt = tmp_path / "genova.pt"
+    monkeypatch.setenv("FACESPACE_GENOVA_REGRESSOR", str(ckpt))
+    f = tmp_path / "facenet.pt"
+    torch.save(build_encoder(pretrained=False, seed=5).net.state_dict(), f)
+    monkeypatch.setenv("FACESPACE_FACENET_WEIGHTS", str(f))
+    assert not genova_available()
+    tr = _tiny_trainer(ict_model, tmp_path, out=ckpt, w_loop=0.0, w_mv=0.0)
+    tr.train_step()
+    tr.save()
+    assert genova_available()
+    img = load_image(photo)
+    h, w = img.shape[:2]
+    box = (w * 0.3, h * 0.2, w * 0.6, h * 0.6)
+    from engine.regress.genova import load_genova_predictor
+    p = load_genova_predictor(ict_model, device="cpu").predict(img, box=box)
+    assert p["identity"].shape == (ict_model.n_identity,) and np.isfinite(p["identity"]).all()
+    assert np.allclose(p["rotation"] @ p["rotation"].T, np.eye(3), atol=1e-5)
+    # the camera puts the face centre on the box centre
+    c = ict_model.mean[ict_model.landmarks68].mean(0) @ p["rotation"].T + p["translation"]
+    uv = c[:2] / c[2] * p["focal"] + (np.array([w, h]) - 1) / 2
+    assert np.allclose(uv, [(box[0] + box[2]) / 2 - 0.5, (box[1] + box[3]) / 2 - 0.5], atol=1.0)
+    full = predict_genova(img, ict_model, device="cpu")
+    assert set(full) >= {"identity", "expression", "rotation", "translation", "focal"}

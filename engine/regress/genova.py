@@ -206,7 +206,7 @@ class GenovaPredictor:
         self.config, self.model = cfg, model
         self.device = device
         self.encoder = build_encoder(pretrained=True, weights=weights, device=device)
-        self.regressor = build_regressor(cfg["n_identity"], cfg["n_expression"], hidden=cfg["hidden"],
+        self.regressor = build_regressor(state["n_identity"], state["n_expression"], hidden=cfg["hidden"],
                                          layers=cfg["layers"]).to(device).eval()
         self.regressor.load_state_dict(state["regressor"])
         self.size = int(cfg.get("size", 160))
