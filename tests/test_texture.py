@@ -88,8 +88,8 @@ def test_visible_colours_match(turned):
     got = texel_values(res.photo, texel).astype(np.float32) / 255
     err = np.abs(got - turned["expected"]).max(1)
     seen = conf > 0.9
-    assert seen.sum() > 0.2 * len(texel)
-    # measured: median 0.0024, 95th percentile 0.017 (8-bit, bilinear resampling of the render)
+    assert seen.sum() > 0.1 * len(texel)   # measured: 22 % of the skin texels
+    # measured: median 0.0033, 95th percentile 0.023 (8-bit, bilinear resampling of the render)
     assert np.median(err[seen]) < 0.01
     assert np.percentile(err[seen], 95) < 0.05
 
@@ -105,7 +105,7 @@ def test_mirror_fills_hidden_side(turned):
     assert hidden.sum() > 500
     err = np.abs(got[hidden] - exp[hidden]).max(1)
     flat = np.abs(exp[hidden] - exp[hidden].mean(0)).max(1)  # what a plain average fill would give
-    # measured: median 0.008, against 0.16 for a flat fill
+    # measured: median 0.012, against 0.16 for a flat fill
     assert np.median(err) < 0.03
     assert np.median(err) < 0.25 * np.median(flat)
 
@@ -124,7 +124,7 @@ def test_no_dark_gutters(turned):
     res, r = turned["res"], turned["r"]
     gutter = ~r.covered.numpy()
     assert gutter.sum() > 1000
-    # the rendered colours are >= 0.25 (64/255); an unfilled gutter would be 0. measured: min 75
+    # the rendered colours are >= 0.25 (64/255); an unfilled gutter would be 0. measured: min 83
     assert res.photo[gutter].min() >= 40
     assert res.delit[gutter].min() >= 40
 

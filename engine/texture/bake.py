@@ -25,6 +25,7 @@ DEPTH_TOLERANCE_CM = 0.75      # a texel is seen if it is no further than this b
 COS_ZERO, COS_FULL = 0.1, 0.45  # viewing-angle ramp of the confidence (cos of normal vs view ray)
 DEPTH_MAP_MAX_SIDE = 512        # depth test resolution (pixels, long side)
 SH_SAMPLES = 20000
+SKIN_PRIOR_WEIGHT = 0.05       # per-texel weight of the skin tone in the push-pull fill
 SKIN_SPREAD_SIGMAS, SKIN_SIGMA_MIN = 3.0, 0.03  # chromaticity distance scale for "not skin"
 _SEE_THROUGH = ("lacrimal_fluid", "eye_blend", "eye_occlusion")  # do not occlude the skin
 
@@ -215,8 +216,12 @@ def _low_res_fields(uvr, img, Kt, pc, nc, sym, outer, depth, scale):
     w2 = conf2 * (1.0 - w1)
     wsum = (w1 + w2)[:, None]
     dm = (w1[:, None] * (c1 / s1) + w2[:, None] * (c2 / s2)) / wsum.clamp_min(1e-6)
-    delit = push_pull(_to_image(dm, uvr), _to_image(wsum, uvr)[0]).reshape(3, -1)[:, uvr.texel].T
-    tone = delit[sel].median(0).values if len(sel) else torch.full((3,), 0.5, device=dev)
+    tone = dm[sel].median(0).values if len(sel) else torch.full((3,), 0.5, device=dev)
+    # a weak skin-tone prior on every skin texel: far from anything seen the fill becomes the
+    # skin tone on both sides of a UV seam, instead of each chart's own average
+    wp = wsum + SKIN_PRIOR_WEIGHT
+    dm = (wsum * dm + SKIN_PRIOR_WEIGHT * tone) / wp
+    delit = push_pull(_to_image(dm, uvr), _to_image(wp, uvr)[0]).reshape(3, -1)[:, uvr.texel].T
     fields = push_pull(_to_image(torch.cat([w1[:, None], s1, delit, w2[:, None], s2], 1), uvr), cov)
     return fields, L, tone
 
