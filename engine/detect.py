@@ -34,6 +34,7 @@ QUICK_FRACTION = 16      # quick look: faces of at least 1/16 of the shorter sid
 MIN_FACE_PX = 40         # below this (box side, full-image pixels) there is too little detail
 MIN_SCORE = 0.90         # MTCNN's last stage probability; lower ones are mostly false positives
 CROP_MARGIN = 0.6        # crop for the face mesh: box side * (1 + 2 * margin), square
+CROP_MARGIN_TIGHT = 0.2  # second try when the first crop's points miss the box
 CROP_MIN, CROP_MAX = 384, 1024  # crop side in pixels handed to mediapipe
 
 
@@ -187,17 +188,32 @@ def _get_facemesh():
 
 def face_landmarks(image: np.ndarray, face: FaceBox) -> FaceLandmarks:
     """mediapipe's 478 points for `face`, run on a square crop around its box."""
-    from PIL import Image
     image = _check_image(image)
     if face.size < MIN_FACE_PX:
         raise FaceTooSmallError(
             f"The face is only about {face.size:.0f} pixels wide; at least {MIN_FACE_PX} are needed "
             "for a usable reconstruction. Use a larger or higher-resolution photo, or crop closer "
             "to the face.")
+    x0, y0, x1, y1 = face.box
+    # a neighbour's face inside the crop could be the one mediapipe picks: the points must
+    # centre inside the chosen box, else try once more with a tight crop
+    for margin in (CROP_MARGIN, CROP_MARGIN_TIGHT):
+        found = _mesh_on_crop(image, face, margin)
+        if found is not None:
+            cx, cy = found[0].mean(0)
+            if x0 < cx < x1 and y0 < cy < y1:
+                return FaceLandmarks(found[0], found[1], face)
+    raise NoFaceError("A face was found but its features could not be located (it may be turned "
+                      "too far away, blurred or covered). Try a clearer, more frontal photo.")
+
+
+def _mesh_on_crop(image, face, margin):
+    """(points (478, 2), depth (478,)) in image pixels, or None when mediapipe finds no face."""
+    from PIL import Image
     h, w = image.shape[:2]
     x0, y0, x1, y1 = face.box
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    side = max(x1 - x0, y1 - y0) * (1 + 2 * CROP_MARGIN)
+    side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
     left, top = int(np.floor(cx - side / 2)), int(np.floor(cy - side / 2))
     side = int(np.ceil(side))
     # pad so the crop may extend past the image border
@@ -210,15 +226,13 @@ def face_landmarks(image: np.ndarray, face: FaceBox) -> FaceLandmarks:
     with _lock:
         result = _get_facemesh().process(np.ascontiguousarray(crop))
     if not result.multi_face_landmarks:
-        raise NoFaceError("A face was found but its features could not be located (it may be turned "
-                          "too far away, blurred or covered). Try a clearer, more frontal photo.")
+        return None
     lm = result.multi_face_landmarks[0].landmark
     arr = np.array([(p.x, p.y, p.z) for p in lm], dtype=np.float64)
     k = side / res  # crop pixels -> image pixels
     # mediapipe's normalised coordinates count from the image edge; -0.5 gives pixel centres
     pts = np.stack([arr[:, 0] * res * k + left, arr[:, 1] * res * k + top], 1) - 0.5
-    depth = arr[:, 2] * res * k
-    return FaceLandmarks(pts, depth, face)
+    return pts, arr[:, 2] * res * k
 
 
 def _check_image(image) -> np.ndarray:

@@ -78,6 +78,17 @@ def test_two_faces_and_choose_face(photo):
     assert D.choose_face(faces, 1) is faces[1]
     lm = D.face_landmarks(image, D.choose_face(faces, 1))
     assert lm.points[:, 0].max() < 300  # landmarks of the small face, not the large one
+    # faces side by side: the smaller one's crop holds half the larger one, yet its own
+    # landmarks come back
+    image = _paste((900, 600), [(b.resize((300, 380)), (100, 100)), (a.resize((150, 190)), (400, 200))])
+    faces = D.detect_faces(image)
+    assert len(faces) == 2
+    lm = D.face_landmarks(image, faces[1])
+    x0, y0, x1, y1 = faces[1].box
+    assert np.all((lm.points[:, 0] > x0 - 20) & (lm.points[:, 0] < x1 + 20))
+    # a box on plain background: mediapipe finds no face there
+    with pytest.raises(NoFaceError, match="features could not be located"):
+        D.face_landmarks(image, D.FaceBox((600.0, 400.0, 700.0, 520.0), 0.99, np.zeros((5, 2))))
     with pytest.raises(FaceIndexError, match="2 faces"):
         D.choose_face(faces, 2)
     with pytest.raises(FaceIndexError):
