@@ -65,7 +65,9 @@ def mip_pyramid(tex, max_mip_level=None):
     while max(cur.shape[1:3]) > 1 and (max_mip_level is None or len(levels) <= max_mip_level):
         Bt, h, w, C = cur.shape
         if h % 2 == 0 and w % 2 == 0:                         # reshape-mean: cheap forward and backward
-            cur = cur.reshape(Bt, h // 2, 2, w // 2, 2, C).sum(2).sum(3) * 0.25
+            r0, r1 = cur.reshape(Bt, h // 2, 2, w // 2, 2, C).unbind(2)   # slices beat strided sums
+            c0, c1 = (r0 + r1).unbind(3)
+            cur = (c0 + c1) * 0.25
         else:
             cur = F.adaptive_avg_pool2d(cur.permute(0, 3, 1, 2), (max(h // 2, 1), max(w // 2, 1))).permute(0, 2, 3, 1)
         levels.append(cur.permute(0, 3, 1, 2))
@@ -84,8 +86,7 @@ def _grid_coords(uv, h, w, boundary_mode):
 
 def _pad_wrap(t):
     """(B, C, h, w) -> (B, C, h + 2, w + 2) with the opposite edges copied around."""
-    t = torch.cat([t[..., -1:, :], t, t[..., :1, :]], -2)
-    return torch.cat([t[..., -1:], t, t[..., :1]], -1)
+    return F.pad(t, (1, 1, 1, 1), mode="circular")
 
 
 def sample_grid(tex_nchw, uv, boundary_mode):
@@ -102,8 +103,9 @@ def sample_grid(tex_nchw, uv, boundary_mode):
 def mip_level(uv_da, tex_h, tex_w):
     """Level of detail per pixel: log2 of the longer screen-space footprint axis in texels."""
     dudx, dudy, dvdx, dvdy = uv_da.unbind(-1)                 # nvdiffrast order: (du/dX, du/dY, dv/dX, dv/dY)
-    lx = (dudx * tex_w) ** 2 + (dvdx * tex_h) ** 2
-    ly = (dudy * tex_w) ** 2 + (dvdy * tex_h) ** 2
+    ux, vx, uy, vy = dudx * tex_w, dvdx * tex_h, dudy * tex_w, dvdy * tex_h
+    lx = ux * ux + vx * vx
+    ly = uy * uy + vy * vy
     return 0.5 * torch.log2(torch.maximum(lx, ly).clamp(min=1e-20))
 
 
@@ -147,7 +149,7 @@ def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_m
     # whose lower level is L - 1 (weight frac) or L (weight 1 - frac)
     # (pixels with frac == 0, e.g. magnified ones, sort first in their group and skip level + 1)
     key = 2 * l0 + (frac.detach() > 0).long()
-    order = torch.argsort(key)
+    order = torch.argsort(key.to(torch.int16))                # small keys: the int16 sort is 4x faster
     ends = torch.cumsum(torch.bincount(key, minlength=2 * len(levels)), 0).tolist()
     starts = [0] + ends[:-1]
     w_sorted = torch.stack([1 - frac, frac], 1).index_select(0, order)
