@@ -208,3 +208,12 @@ def test_backend_selection_on_cpu():
         resolve_backend("nvdiffrast", "cpu")
     with pytest.raises(FaceSpaceError):
         resolve_backend("opengl", "cpu")
+
+
+def test_non_finite_vertices_draw_nothing_and_leave_the_rest_intact():
+    v, tri = cube()
+    _, _, _, rast, _ = render(v, tri)
+    bad = np.concatenate([v, [[np.nan, 0.0, 5.0], [np.inf, 1.0, 4.0]]])
+    tri_bad = np.concatenate([tri, [[8, 9, 0], [8, 1, 2]]])
+    _, _, _, rast_bad, _ = render(bad, tri_bad)
+    assert torch.equal(rast_bad, rast)

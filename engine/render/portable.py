@@ -26,7 +26,7 @@ import torch
 _CHUNK_ROWS = 1 << 21        # bound memory: (triangle, row) items processed per batch
 _NO_HIT = torch.iinfo(torch.int64).max
 _SPAN_EPS = 1e-4             # widen spans by this many pixels so shared edges never crack
-_DEPTH_SCALE = float(1 << 24)  # fixed-point depth resolution of the z-buffer key
+_DEPTH_SCALE = float(1 << 28)  # fixed-point depth of the z-buffer key: (z/w + 1.5) * 2^28 < 2^30
 
 
 def _pixel_to_ndc(H, W):
@@ -96,9 +96,12 @@ def _row_ranges(v, H):
         ymin[hard] = torch.where(ok, Yh, torch.full_like(Yh, big)).amin(0)
         ymax[hard] = torch.where(ok, Yh, torch.full_like(Yh, -big)).amax(0)
         visible[hard] = ~(ok & (wp <= 0)).any(0)
+    visible &= torch.isfinite(ymin) & torch.isfinite(ymax)
+    ymin = torch.where(visible, ymin, torch.zeros_like(ymin))
+    ymax = torch.where(visible, ymax, torch.full_like(ymax, -1.0))
     y0 = torch.ceil(ymin - _SPAN_EPS).clamp(0, H).long()
     y1 = torch.floor(ymax + _SPAN_EPS).clamp(-1, H - 1).long()
-    return y0, torch.where(visible, y1, torch.full_like(y1, -1)), ~inside
+    return y0, y1, ~inside
 
 
 def _span_table(e, ref):
@@ -140,7 +143,7 @@ def _spans_depth_test(ftab, itab, K, nrows, W, zbuf):
     Nf = int(n.sum())
     if Nf == 0:
         return
-    # integer depth key per row: ((z/w + 1.5) * 2^24) << 32 | triangle, stepped along the row
+    # integer depth key per row: ((z/w + 1.5) * 2^28) << 32 | triangle, stepped along the row
     zA, zB, zR, Xr, Yr = tk[4 * K:]
     z0 = torch.addcmul(torch.addcmul(zR, zB, Yf - Yr), zA, xl - Xr)
     rowtab = torch.empty(4, R, dtype=torch.int64, device=dev)
@@ -166,7 +169,7 @@ def visible_triangles(v, planes, ref, det, batch, F, resolution):
         v, planes, ref, det = v.detach(), planes.detach(), ref.detach(), det.detach()
         y0, y1, crosses = _row_ranges(v, H)
         nrows = (y1 - y0 + 1).clamp(min=0)
-        live = (det.abs() > 0) & (nrows > 0)
+        live = (det.abs() > 0) & (nrows > 0) & torch.isfinite(det)   # NaN/inf vertices draw nothing
         zbuf = torch.full((batch * H * W,), _NO_HIT, dtype=torch.int64, device=dev)
         # triangles inside the depth range need only their 3 edges; the others also near/far
         for group, K in ((live & ~crosses, 3), (live & crosses, 5)):
