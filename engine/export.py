@@ -24,7 +24,7 @@ TEXTURE_FILES = {"photo": "head_texture.png", "delit": "head_texture_delit.png",
                  "confidence": "head_confidence.png"}
 
 __all__ = ["write_obj", "write_glb", "params_dict", "write_params_json", "write_outputs",
-           "neutral_vertices", "encode_textures", "TEXTURE_FILES"]
+           "neutral_vertices", "encode_textures", "check_outdir", "TEXTURE_FILES"]
 
 
 # ---- textures -------------------------------------------------------------------------------
@@ -171,15 +171,22 @@ def neutral_vertices(rec, model) -> np.ndarray:
     return np.asarray(rec.vertices, dtype=np.float32) - np.tensordot(e, model.expression_basis, axes=(0, 0))
 
 
-def write_outputs(rec, model, outdir, overwrite=False) -> list:
-    """head.obj/.mtl/PNGs, head.glb and params.json into `outdir`, all or nothing.
-    Returns the written files (Paths, sorted)."""
+def check_outdir(outdir, overwrite=False) -> Path:
+    """Raise OutputExistsError if `outdir` is a file, or a non-empty folder and not `overwrite`.
+    Cheap: call it before a reconstruction so a doomed run does not waste the user's time."""
     outdir = Path(outdir).absolute()
     if outdir.exists() and not outdir.is_dir():
         raise OutputExistsError(f"{outdir} exists and is a file; choose another output folder.")
     if outdir.is_dir() and any(outdir.iterdir()) and not overwrite:
         raise OutputExistsError(f"The output folder {outdir} is not empty; choose another folder or "
                                 "allow overwriting.")
+    return outdir
+
+
+def write_outputs(rec, model, outdir, overwrite=False) -> list:
+    """head.obj/.mtl/PNGs, head.glb and params.json into `outdir`, all or nothing.
+    Returns the written files (Paths, sorted)."""
+    outdir = check_outdir(outdir, overwrite)
     try:
         outdir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", suffix=".partial", dir=outdir.parent))
