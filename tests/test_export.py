@@ -13,7 +13,7 @@ import pytest
 
 from engine.detect import FaceBox
 from engine.errors import OutputExistsError
-from engine.export import params_dict, write_obj, write_outputs
+from engine.export import check_outdir, params_dict, write_obj, write_outputs
 from engine.gltf import split_at_seams, write_glb
 from engine.obj_io import read_obj
 from engine.reconstruct import Reconstruction
@@ -233,6 +233,12 @@ def test_write_outputs_all_or_nothing(ict_model, rec, tmp_path):
     with pytest.raises(OutputExistsError, match=str(out)):
         write_outputs(rec, ict_model, out)
     assert (out / "params.json").read_bytes() == before
+    with pytest.raises(OutputExistsError):
+        check_outdir(out)                                    # the early check a CLI can make
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputExistsError):
+        write_outputs(rec, ict_model, tmp_path / "afile", overwrite=True)
+    (tmp_path / "afile").unlink()
     write_outputs(rec, ict_model, out, overwrite=True)
     assert {f.name for f in out.iterdir()} == names
     # a failure half-way (vertices that do not fit the model) leaves nothing behind
