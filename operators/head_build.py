@@ -177,6 +177,7 @@ def build_head(context, model, identity=None, expression=None, *, name="FaceSpac
             o.select_set(False)
         obj.select_set(True)
         context.view_layer.objects.active = obj
+        context.view_layer.update()  # matrices and bounds current for scripts that follow
         return obj, cam_obj
     except Exception:
         made.remove_all()
