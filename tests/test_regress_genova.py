@@ -208,3 +208,25 @@ def test_predict_genova_on_a_photo(ict_model, tmp_path, monkeypatch):
     assert np.allclose(uv, [(box[0] + box[2]) / 2 - 0.5, (box[1] + box[3]) / 2 - 0.5], atol=1.0)
     full = predict_genova(img, ict_model, device="cpu")
     assert set(full) >= {"identity", "expression", "rotation", "translation", "focal"}
+
+
+def test_ddp_two_processes_gloo(tmp_path):
+    """Data-parallel training through torch.distributed: torchrun, 2 CPU processes (gloo)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "ddp.pt"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "engine", "train-regressor", "--out", str(out), "--encoder", "random", "--size", "96",
+           "--batch", "2", "--steps", "2", "--threads", "1", "--save-every", "0", "--hidden", "32",
+           "--layers", "1", "--w-loop", "0", "--w-mv", "0", "--device", "cpu"]
+    r = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "2 process(es)" in r.stdout
+    st = torch.load(out, weights_only=True)
+    assert st["step"] == 2
+    rows = out.with_suffix(".csv").read_text().strip().splitlines()
+    assert len(rows) == 3  # header + 2 steps, written by rank 0 only

@@ -40,6 +40,8 @@ def run(args) -> int:
         w_mv=args.w_mv, yaws=tuple(args.yaws), seed=args.seed, device=args.device, backend=args.backend,
         encoder=args.encoder, facenet_weights=args.facenet_weights, hidden=args.hidden, layers=args.layers,
         log=args.log or args.out.with_suffix(".csv"), save_every=args.save_every, threads=args.threads)
+    if info["rank"] != 0:
+        return 0
     print(f"wrote {args.out} at step {info['step']} ({info['images_per_s']:.1f} img/s, {info['device']}, "
-          f"{info['backend']}) sha256 {info['sha256']}")
+          f"{info['backend']}, {info['world_size']} process(es)) sha256 {info['sha256']}")
     return 0

@@ -192,12 +192,16 @@ class GenovaTrainer:
                                             syn2["background"])
             f_r = self.encoder(to_nchw(real))
         L = {}
-        p_s = self.net(f_s["pool"])
+        # one forward through the (possibly DDP-wrapped) regressor for both batches; the
+        # loopback's second regression uses the same parameters unwrapped (autograd sums the
+        # contributions per parameter, so DDP still reduces each gradient once)
+        both = self.net(torch.cat([f_s["pool"], f_r["pool"]], 0))
+        p_s = {k: v[:B] for k, v in both.items()}
+        p_r = {k: v[B:] for k, v in both.items()}
         L["param"] = parameter_loss(p_s, syn)
-        p_r = self.net(f_r["pool"])
         L["dist"] = batch_distribution_loss(torch.cat([p_r["identity"], p_s["identity"]], 0))
         zero = p_r["identity"].sum() * 0
-        L["loop"] = loopback_loss(p_r, self.renderer, self.encoder, self.net) if c["w_loop"] > 0 else zero
+        L["loop"] = loopback_loss(p_r, self.renderer, self.encoder, self.regressor) if c["w_loop"] > 0 else zero
         L["mv"] = (multiview_identity_loss(p_r, f_r["embedding"], self.renderer, self.encoder, c["yaws"])
                    if c["w_mv"] > 0 else zero)
         L["total"] = (c["w_param"] * L["param"] + c["w_dist"] * L["dist"] + c["w_loop"] * L["loop"]
@@ -256,4 +260,9 @@ def train_genova(model, resume=False, progress=print, **options) -> dict:
     info["sha256"] = tr.save()
     info["device"] = str(tr.device)
     info["backend"] = tr.renderer.backend
+    info["rank"], info["world_size"] = tr.rank, tr.world
+    if tr.world > 1:
+        import torch.distributed as dist
+        dist.barrier()
+        dist.destroy_process_group()
     return info
