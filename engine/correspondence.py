@@ -253,8 +253,10 @@ def select_contour(vertices_cam, K, candidates: ContourCandidates):
     flows through the choice; use the ids to gather points).
     """
     is_np = isinstance(vertices_cam, np.ndarray)
+    device = None
     if not is_np:
         import torch
+        device = vertices_cam.device
         vertices_cam = vertices_cam.detach().to("cpu", torch.float64).numpy()
         K = K.detach().cpu().numpy() if hasattr(K, "detach") else K
     K = np.asarray(K, dtype=np.float64)
@@ -276,4 +278,4 @@ def select_contour(vertices_cam, K, candidates: ContourCandidates):
     if is_np:
         return ids
     import torch
-    return torch.as_tensor(ids, dtype=torch.long)
+    return torch.as_tensor(ids, dtype=torch.long, device=device)

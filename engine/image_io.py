@@ -48,6 +48,9 @@ def _open(source) -> Image.Image:
                          "bytes, a PIL image or a numpy array.")
     try:
         return Image.open(fp)
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{_name(source).capitalize()} has too many pixels to process safely. "
+                         "Scale it down (for example below 10000x10000 pixels).") from exc
     except UnidentifiedImageError as exc:
         raise ImageError(f"{_name(source).capitalize()} is not an image FaceSpace can read "
                          "(it may be a different kind of file with an image extension). "

@@ -144,3 +144,8 @@ def test_bad_files_raise_image_error(photo, tmp_path):
         load_image(np.zeros((100, 100, 5), np.uint8))
     with pytest.raises(ImageError):
         load_image(12345)
+    # a decompression bomb (195 Mpixel, a few kB on disk) is refused before decoding
+    buf = io.BytesIO()
+    Image.new("L", (15000, 13000)).save(buf, "PNG")
+    with pytest.raises(ImageError, match="too many pixels"):
+        load_image(buf.getvalue())
