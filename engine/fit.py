@@ -35,8 +35,8 @@ _ITERATIONS = {"fast": (8, 12, 4), "balanced": (10, 25, 5), "high": (15, 60, 5)}
 @dataclass
 class FitSettings:
     """Weights of the energy above. Defaults were set on synthetic and real photos (docs/reconstruction.md)."""
-    sigma: float = 0.01          # landmark noise, fraction of face size (px / s)
-    robust_scale: float = 5.0    # Geman-McClure scale, in sigmas
+    sigma: float = 0.02          # landmark noise, fraction of face size (px / s)
+    robust_scale: float = 2.5    # Geman-McClure scale, in sigmas (5% of the face size)
     lambda_identity: float = 1.0
     lambda_expression: float = 0.5
     lambda_l1: float = 6.0       # expression sparsity

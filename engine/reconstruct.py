@@ -66,22 +66,26 @@ def _cached(model, key, build):
     return _CACHE[k]
 
 
-def detector_basis(model):
-    """PointBasis of the 478 detector points on the model surface (engine/correspondence.py)."""
+def detector_basis(model, calibrated: bool = True):
+    """PointBasis of the 478 detector points on the model surface (engine/correspondence.py),
+    moved by the measured detector-bias offsets (engine/calibrate.py) when they exist."""
     from .correspondence import get_correspondence, surface_points
     from .fit import PointBasis
 
     def build():
         corr = get_correspondence(model)
-        import torch
         # surface points are barycentric, so linear in the vertices: map mean and every mode
         stack = np.concatenate([model.mean[None], model.mean[None] + model.identity_basis,
-                                model.mean[None] + model.expression_basis], 0)
-        with torch.no_grad():
-            pts = surface_points(torch.as_tensor(stack, dtype=torch.float64), corr)
-        pts = np.asarray(pts.cpu().numpy() if hasattr(pts, "cpu") else pts, dtype=np.float64)
-        return PointBasis(pts[0], pts[1:] - pts[0])
-    return _cached(model, "detector_basis", build)
+                                model.mean[None] + model.expression_basis], 0).astype(np.float64)
+        pts = np.asarray(surface_points(stack, corr), dtype=np.float64)
+        mean = pts[0]
+        if calibrated:
+            from . import calibrate
+            off = calibrate.load_offsets(corr, calibrate.OFFSETS_PATH)
+            if off is not None:
+                mean = mean + off
+        return PointBasis(mean, pts[1:] - pts[0])
+    return _cached(model, ("detector_basis", calibrated), build)
 
 
 def _contour(model, jaw_targets):

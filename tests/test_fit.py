@@ -44,6 +44,7 @@ def _one_face(model, seed, yaw=None):
 
 
 def test_robust_to_outlier_landmarks(ict_model):
+    from engine.fit import FitSettings
     from engine.reconstruct import fit_points
     from engine.synthetic import face_error_mm
     face, pts, jaw, rng = _one_face(ict_model, 3, yaw=25.0)
@@ -53,10 +54,13 @@ def test_robust_to_outlier_landmarks(ict_model):
     ang = rng.uniform(0, 2 * np.pi, len(out))
     bad[out] += rng.uniform(25, 40, len(out))[:, None] * np.stack([np.cos(ang), np.sin(ang)], 1)
     robust = fit_points(ict_model, bad, face.image_size, jaw_points=jaw)
+    plain = fit_points(ict_model, bad, face.image_size, jaw_points=jaw, settings=FitSettings(robust_scale=1e6))
     truth = face.vertices(ict_model)
-    e_clean = face_error_mm(ict_model, truth, ict_model.vertices(clean.identity, clean.expression)).mean()
-    e_bad = face_error_mm(ict_model, truth, ict_model.vertices(robust.identity, robust.expression)).mean()
-    assert e_bad < e_clean + 0.5, (e_clean, e_bad)
+    err = lambda f: face_error_mm(ict_model, truth, ict_model.vertices(f.identity, f.expression)).mean()
+    e_clean, e_bad, e_plain = err(clean), err(robust), err(plain)
+    print(f"clean {e_clean:.2f} mm, outliers robust {e_bad:.2f} mm, outliers least squares {e_plain:.2f} mm")
+    assert e_bad < e_clean + 1.0, (e_clean, e_bad)
+    assert e_bad < e_plain - 0.5, (e_bad, e_plain)  # the robust loss is what saves it
     # the outliers are the points the robust loss gave up on
     flagged = np.argsort(robust.robust_weights)[: len(out)]
     assert len(set(flagged) & set(out)) > 0.9 * len(out)
