@@ -202,3 +202,19 @@ def turned_cos(model, verts, M, r):
     n = _gather(vertex_normals_torch(pc, torch.as_tensor(model.triangles.astype(np.int64))), r)
     p = _gather(pc, r)
     return (-(n * p).sum(1) / (n.norm(dim=1) * p.norm(dim=1))).numpy()
+
+
+def test_uv_raster_disk_cache_round_trip(ict_model, tmp_path, monkeypatch):
+    """The texture-space rasterisation is written once and read back identically."""
+    from engine.texture import uvmap
+    monkeypatch.setenv("FACESPACE_DATA_DIR", str(tmp_path))
+    built = uvmap._load_or_build(ict_model, 64)
+    path = uvmap.cache_path(ict_model, 64)
+    assert path.is_file() and path.parent.parent == tmp_path
+    loaded = uvmap._load_or_build(ict_model, 64)
+    for k in ("texel", "verts", "bary", "is_face", "covered"):
+        assert torch.equal(getattr(built, k), getattr(loaded, k)), k
+    for damage in (b"damaged", path.read_bytes()[:1000]):   # garbage, truncated zip
+        path.write_bytes(damage)                            # a damaged cache is rebuilt, not trusted
+        again = uvmap._load_or_build(ict_model, 64)
+        assert torch.equal(again.texel, built.texel)

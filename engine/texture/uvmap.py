@@ -72,8 +72,8 @@ def _load_or_build(model, size: int) -> UVRaster:
         with np.load(path, allow_pickle=False) as z:
             a = {k: torch.as_tensor(z[k]) for k in _FIELDS}
         return UVRaster(size, a["texel"].long(), a["verts"].long(), a["bary"], a["is_face"], a["covered"])
-    except (OSError, KeyError, ValueError):
-        pass  # absent or damaged: rebuild
+    except Exception:  # absent, truncated zip, damaged arrays...: rebuild (it is only a cache)
+        pass
     r = _build(model, size)
     try:  # best effort, atomic: a read-only or full disk only costs the rebuild next time
         path.parent.mkdir(parents=True, exist_ok=True)
