@@ -85,8 +85,15 @@ def _grid_coords(uv, h, w, boundary_mode):
 
 
 def _pad_wrap(t):
-    """(B, C, h, w) -> (B, C, h + 2, w + 2) with the opposite edges copied around."""
-    return F.pad(t, (1, 1, 1, 1), mode="circular")
+    """(B, C, h, w) -> (B, C, h + 2, w + 2) with the opposite edges copied around.
+    (index_select, not slicing/F.pad: their backward allocates one full buffer per slice)"""
+    h, w = t.shape[-2:]
+    rows = torch.remainder(torch.arange(-1, h + 1, device=t.device), h)
+    cols = torch.remainder(torch.arange(-1, w + 1, device=t.device), w)
+    nhwc = t.permute(0, 2, 3, 1)                              # the pyramid's storage order
+    B, C = nhwc.shape[0], nhwc.shape[-1]
+    idx = ((torch.arange(B, device=t.device) * (h * w))[:, None, None] + rows[:, None] * w + cols).reshape(-1)
+    return nhwc.reshape(-1, C).index_select(0, idx).view(B, h + 2, w + 2, C).permute(0, 3, 1, 2)
 
 
 def sample_grid(tex_nchw, uv, boundary_mode):
@@ -97,7 +104,7 @@ def sample_grid(tex_nchw, uv, boundary_mode):
     grid = _grid_coords(uv, h, w, boundary_mode)[:, None]     # (Bt, 1, n, 2)
     out = F.grid_sample(tex_nchw, grid, mode="bilinear", align_corners=False,
                         padding_mode="zeros" if boundary_mode == "zero" else "border")
-    return out[:, :, 0].transpose(1, 2)
+    return out.squeeze(2).transpose(1, 2)
 
 
 def mip_level(uv_da, tex_h, tex_w):
@@ -152,7 +159,6 @@ def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_m
     order = torch.argsort(key.to(torch.int16))                # small keys: the int16 sort is 4x faster
     ends = torch.cumsum(torch.bincount(key, minlength=2 * len(levels)), 0).tolist()
     starts = [0] + ends[:-1]
-    w_sorted = torch.stack([1 - frac, frac], 1).index_select(0, order)
     out = torch.zeros(u.shape[0], C, dtype=dt, device=uv.device)
     for level in range(len(levels)):
         lo = starts[2 * level - 1] if level else 0            # group (level - 1, frac > 0)
@@ -161,7 +167,9 @@ def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_m
             continue
         idx = order[lo:hi]
         split = starts[2 * level] - lo                        # first `split` pixels come from level - 1
-        wgt = torch.cat([w_sorted[lo:lo + split, 1], w_sorted[lo + split:hi, 0]])
+        f_sel = frac.index_select(0, idx)
+        from_below = torch.arange(hi - lo, device=uv.device) < split
+        wgt = torch.where(from_below, f_sel, 1 - f_sel)
         if Bt == 1:
             s = sample_grid(levels[level], uvf.index_select(1, idx), boundary_mode)[0]
         else:
