@@ -86,6 +86,25 @@ def _run_fits(model, faces, quality, init_mode, fail_mm, fail_deg):
             "seconds_mean": round(float(np.mean(secs)), 4), "iterations_mean": round(float(np.mean(iters)), 1)}
 
 
+def summarise(rows, tol_mm=0.05) -> dict:
+    """Per set: the accuracy target is the best mean face error reached without the regressor;
+    for each initialisation, the cheapest quality (iterations, then time) within `tol_mm` of
+    it ("never" if none), and the failures per configuration."""
+    target = min(r["face_error_mm_mean"] for r in rows if r["init"] == "none")
+    out = {"target_error_mm": target, "cheapest_at_target": {}, "failures": {}}
+    for mode in INITS:
+        ok = [r for r in rows if r["init"] == mode and r["face_error_mm_mean"] <= target + tol_mm]
+        if ok:
+            b = min(ok, key=lambda r: (r["iterations_mean"], r["seconds_mean"]))
+            out["cheapest_at_target"][mode] = {"quality": b["quality"], "error_mm": b["face_error_mm_mean"],
+                                               "iterations": b["iterations_mean"], "seconds": b["seconds_mean"]}
+        else:
+            out["cheapest_at_target"][mode] = "never"
+    for r in rows:
+        out["failures"][f"{r['init']}/{r['quality']}"] = r["failures"]
+    return out
+
+
 def _inference_times(model, pred, device_name="cpu"):
     import torch
     rng = np.random.default_rng(0)
@@ -130,6 +149,7 @@ def run(args) -> dict:
             for mode in INITS:
                 rows.append(_run_fits(model, faces, q, mode, args.fail_mm, args.fail_deg))
         out[name] = rows
+        out.setdefault("summary", {})[name] = summarise(rows)
     out["regressor_accuracy"] = evaluate_landmark_regressor(pred, n=args.eval, seed=12345)
     out["inference_cpu"] = _inference_times(model, pred)
     if torch.cuda.is_available():
