@@ -145,3 +145,23 @@ def test_silhouette_fit_converges():
         opt.step()
     end = (pos.detach() - pos_t)[:, :2].norm()
     assert end < 0.3 * start
+
+
+def test_antialias_batches_match_single_images():
+    pos, tri = two_triangles("cpu")
+    res = (12, 14)
+    pos2 = torch.stack([pos, pos * torch.tensor([1.1, 0.9, 1.0, 1.0], dtype=torch.float64)])
+    col = torch.rand(2, 6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    rast, _ = rasterize(pos2, tri, res, backend="portable")
+    img, _ = interpolate(col, rast, tri)
+    out = antialias(img, rast, pos2, tri)
+    for b in range(2):
+        r1, _ = rasterize(pos2[b], tri, res, backend="portable")
+        i1, _ = interpolate(col[b], r1, tri)
+        torch.testing.assert_close(out[b:b + 1], antialias(i1, r1, pos2[b], tri))
+    # one geometry shared by a batch of colourings: pos (V, 4) broadcasts
+    r1, _ = rasterize(pos, tri, res, backend="portable")
+    imgs = torch.cat([interpolate(col[b], r1, tri)[0] for b in range(2)])
+    out = antialias(imgs, r1.expand(2, -1, -1, -1), pos, tri)
+    for b in range(2):
+        torch.testing.assert_close(out[b:b + 1], antialias(imgs[b:b + 1], r1, pos, tri))
