@@ -7,10 +7,10 @@ from pathlib import Path
 def add_arguments(p):
     p.add_argument("--out", type=Path, required=True, help="weights file to write (+ .sha256 sidecar)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=12000)
+    p.add_argument("--steps", type=int, default=8000)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--hidden", type=int, default=512)
+    p.add_argument("--hidden", type=int, default=384)
     p.add_argument("--layers", type=int, default=3)
     p.add_argument("--scheme", choices=("auto", "ict68", "mediapipe478"), default="auto",
                    help="landmark scheme: mediapipe478 needs engine/correspondence (auto: 478 when available)")

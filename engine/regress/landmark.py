@@ -198,7 +198,7 @@ def landmark_losses(pred, batch, basis, tb, centre, scale, weights=None) -> dict
 
 
 # ---- training ---------------------------------------------------------------------------
-def train_landmark_regressor(model, out, seed=0, steps=6000, batch=256, lr=1e-3, hidden=512,
+def train_landmark_regressor(model, out, seed=0, steps=8000, batch=256, lr=1e-3, hidden=384,
                              layers=3, scheme="auto", log=None, threads=1, progress=print,
                              fp16=True) -> dict:
     """Train from scratch on synthetic landmark sets; writes `out` (+ .sha256). Deterministic
@@ -243,10 +243,10 @@ def train_landmark_regressor(model, out, seed=0, steps=6000, batch=256, lr=1e-3,
     config = dict(kind="facespace-landmark-regressor", version=1, scheme=basis.scheme,
                   n_points=basis.n_points, n_identity=K, n_expression=E, hidden=hidden, layers=layers,
                   seed=seed, steps=steps, batch=batch, lr=lr, model_id=str(getattr(model, "id", "")),
-                  torch=str(torch.__version__), seconds=round(time.perf_counter() - t0, 1))
+                  torch=str(torch.__version__))  # no timings: the file is reproducible byte for byte
     from .checkpoint import save_checkpoint
     digest = save_checkpoint(out, {"config": config, "state_dict": sd})
-    return dict(config, sha256=digest, path=str(out))
+    return dict(config, sha256=digest, path=str(out), seconds=round(time.perf_counter() - t0, 1))
 
 
 # ---- inference --------------------------------------------------------------------------
