@@ -124,7 +124,7 @@ def _span_table(e, ref):
 def _spans_depth_test(ftab, itab, K, nrows, W, zbuf):
     """Expand (triangle, row) items to covered fragments and fold them into the depth buffer.
 
-    ftab (4K + 5, T) float: span slopes, offsets, depth plane (A, B, R), X_r, Y_r;
+    ftab (4K + 3, T) float: span slopes, offsets, depth plane z/w = A X + B Y + C;
     itab (3, T) int64: first row, triangle id, batch pixel offset."""
     dev = ftab.device
     R = int(nrows.sum())
@@ -134,7 +134,7 @@ def _spans_depth_test(ftab, itab, K, nrows, W, zbuf):
     start = torch.cumsum(nrows, 0) - nrows
     it = torch.cat([itab[:1] - start, itab[1:]]).index_select(1, k)   # (3, R)
     Y = torch.arange(R, device=dev) + it[0]
-    tk = ftab.index_select(1, k)                              # (4K + 5, R)
+    tk = ftab.index_select(1, k)                              # (4K + 3, R)
     Yf = Y.to(tk.dtype)
     ext = torch.addcmul(tk[2 * K:4 * K], tk[:2 * K], Yf).view(2, K, R).amax(1)   # (lo, -hi)
     xl = torch.ceil(ext[0] - _SPAN_EPS).clamp_(0, W)
@@ -144,8 +144,8 @@ def _spans_depth_test(ftab, itab, K, nrows, W, zbuf):
     if Nf == 0:
         return
     # integer depth key per row: ((z/w + 1.5) * 2^28) << 32 | triangle, stepped along the row
-    zA, zB, zR, Xr, Yr = tk[4 * K:]
-    z0 = torch.addcmul(torch.addcmul(zR, zB, Yf - Yr), zA, xl - Xr)
+    zA, zB, zC = tk[4 * K:]
+    z0 = torch.addcmul(torch.addcmul(zC, zB, Yf), zA, xl)
     rowtab = torch.empty(4, R, dtype=torch.int64, device=dev)
     torch.cumsum(n, 0, out=rowtab[0])
     rowtab[0] -= n                                            # first fragment of the row
@@ -188,7 +188,9 @@ def visible_triangles(v, planes, ref, det, batch, F, resolution):
                 e = e[:, :3]
             rk = ref if everything else ref.index_select(1, keep)
             slope, offset = _span_table(e, rk)
-            ftab = torch.cat([slope, offset, zplane, rk])      # (4K + 5, n)
+            zA, zB, zR = zplane.unbind(0)                     # depth plane in absolute pixels (small terms)
+            zC = zR - zB * rk[1] - zA * rk[0]
+            ftab = torch.cat([slope, offset, torch.stack([zA, zB, zC])])   # (4K + 3, n)
             itab = torch.stack([y0[keep], keep % F, torch.div(keep, F, rounding_mode="floor") * (H * W)])
             nr = nrows[keep]
             csum = torch.cumsum(nr, 0)
