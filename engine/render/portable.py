@@ -36,9 +36,14 @@ def _pixel_to_ndc(H, W):
 
 def triangle_vertices(pos_clip, tri):
     """(3 corners, 4 coords, T) clip-space vertices of all B*F triangles (batch-major)."""
-    B = pos_clip.shape[0]
-    v = pos_clip[:, tri.long()]                               # (B, F, 3, 4)
-    return v.reshape(B * tri.shape[0], 3, 4).permute(1, 2, 0).contiguous()
+    B, V, _ = pos_clip.shape
+    F = tri.shape[0]
+    corner_major = tri.long().t().reshape(-1)                 # (3F,): all corner 0s, then 1s, 2s
+    if B == 1:
+        v = pos_clip[0].index_select(0, corner_major).view(3, F, 4)
+    else:                                                     # index_select beats advanced indexing
+        v = pos_clip.index_select(1, corner_major).view(B, 3, F, 4).transpose(0, 1).reshape(3, B * F, 4)
+    return v.transpose(1, 2).contiguous()
 
 
 def triangle_planes(v, H, W):
