@@ -217,3 +217,14 @@ def test_non_finite_vertices_draw_nothing_and_leave_the_rest_intact():
     tri_bad = np.concatenate([tri, [[8, 9, 0], [8, 1, 2]]])
     _, _, _, rast_bad, _ = render(bad, tri_bad)
     assert torch.equal(rast_bad, rast)
+
+
+def test_memory_chunking_gives_the_same_image(monkeypatch):
+    """Huge triangles are processed in row and fragment chunks; the result must not change."""
+    import engine.render.portable as portable
+    v, tri = cube()
+    _, _, _, whole, _ = render(v, tri)
+    monkeypatch.setattr(portable, "_CHUNK_ROWS", 5)
+    monkeypatch.setattr(portable, "_CHUNK_FRAGMENTS", 37)
+    _, _, _, chunked, _ = render(v, tri)
+    assert torch.equal(whole, chunked)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 
 _CHUNK_ROWS = 1 << 21        # bound memory: (triangle, row) items processed per batch
+_CHUNK_FRAGMENTS = 1 << 23   # and covered fragments expanded at once
 _NO_HIT = torch.iinfo(torch.int64).max
 _SPAN_EPS = 1e-4             # widen spans by this many pixels so shared edges never crack
 _DEPTH_SCALE = float(1 << 28)  # fixed-point depth of the z-buffer key: (z/w + 1.5) * 2^28 < 2^30
@@ -157,11 +158,26 @@ def _spans_depth_test(ftab, itab, K, nrows, W, zbuf):
     rowtab[1] = (((z0 + 1.5) * _DEPTH_SCALE).long() << 32) | it[1]
     rowtab[2] = (zA * _DEPTH_SCALE).round().long() << 32
     rowtab[3] = it[2] + Y * W + xl.long()
-    r = torch.repeat_interleave(torch.arange(R, device=dev), n, output_size=Nf)
-    tab = rowtab.index_select(1, r)
-    local = torch.arange(Nf, device=dev) - tab[0]
-    key = torch.addcmul(tab[1], tab[2], local)
-    zbuf.scatter_reduce_(0, tab[3] + local, key, reduce="amin")
+    # expand rows to fragments in chunks of whole rows, so huge triangles stay within memory
+    cuts = [0]
+    if Nf > _CHUNK_FRAGMENTS:
+        ends = torch.cumsum(n, 0)
+        cuts += torch.searchsorted(ends, torch.arange(1, -(-Nf // _CHUNK_FRAGMENTS), device=dev)
+                                   * _CHUNK_FRAGMENTS).tolist()
+    cuts.append(R)
+    for ra, rb in zip(cuts[:-1], cuts[1:]):
+        if rb <= ra:
+            continue
+        nc = n[ra:rb]
+        fa = int(rowtab[0, ra])
+        nf = int(nc.sum())
+        if nf == 0:
+            continue
+        r = torch.repeat_interleave(torch.arange(ra, rb, device=dev), nc, output_size=nf)
+        tab = rowtab.index_select(1, r)
+        local = torch.arange(fa, fa + nf, device=dev) - tab[0]
+        key = torch.addcmul(tab[1], tab[2], local)
+        zbuf.scatter_reduce_(0, tab[3] + local, key, reduce="amin")
 
 
 def visible_triangles(v, planes, ref, det, batch, F, resolution):
