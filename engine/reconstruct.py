@@ -78,14 +78,25 @@ def detector_basis(model, calibrated: bool = True):
         stack = np.concatenate([model.mean[None], model.mean[None] + model.identity_basis,
                                 model.mean[None] + model.expression_basis], 0).astype(np.float64)
         pts = np.asarray(surface_points(stack, corr), dtype=np.float64)
-        mean = pts[0]
-        if calibrated:
-            from . import calibrate
-            off = calibrate.load_offsets(corr, calibrate.OFFSETS_PATH)
-            if off is not None:
-                mean = mean + off
-        return PointBasis(mean, pts[1:] - pts[0])
+        off = detector_offsets(model) if calibrated else None
+        return PointBasis(pts[0] if off is None else pts[0] + off, pts[1:] - pts[0])
     return _cached(model, ("detector_basis", calibrated), build)
+
+
+def detector_offsets(model):
+    """(478, 3) cm calibrated detector-bias offsets (engine/calibrate.py), or None."""
+    from . import calibrate
+    from .correspondence import get_correspondence
+    return _cached(model, ("detector_offsets", str(calibrate.OFFSETS_PATH)),
+                   lambda: calibrate.load_offsets(get_correspondence(model), calibrate.OFFSETS_PATH))
+
+
+def detector_points(model, vertices, calibrated: bool = True):
+    """The 478 detector points on posed vertices (V, 3): correspondence plus offsets."""
+    from .correspondence import get_correspondence, surface_points
+    pts = surface_points(np.asarray(vertices, dtype=np.float64), get_correspondence(model))
+    off = detector_offsets(model) if calibrated else None
+    return pts if off is None else pts + off
 
 
 def _contour(model, jaw_targets):
@@ -131,9 +142,7 @@ def landmarks68(model, vertices, camera, contour_vertices=None):
     contour = fixed.copy()
     from . import detect
     if getattr(detect, "MP_TO_68_INDEX", None) is not None:
-        from .correspondence import get_correspondence, surface_points
-        pts = surface_points(np.asarray(vertices, dtype=np.float64), get_correspondence(model))
-        contour = detect.to68(camera.project(pts))
+        contour = detect.to68(camera.project(detector_points(model, vertices)))
     if contour_vertices is not None and len(contour_vertices) == 17:
         contour[:17] = camera.project(vertices[np.asarray(contour_vertices)].astype(np.float64))
     return fixed, contour

@@ -75,10 +75,14 @@ def sample_face(model, rng, image_size=(512, 512), yaw_max=60.0, n_expressions=4
 
 
 def detector_targets(model, face: SyntheticFace, rng=None, noise_px=0.0):
-    """Ground-truth detector points: (478, 2) correspondence points and (17, 2) silhouette jaw."""
-    from .correspondence import contour_candidates, get_correspondence, select_contour, surface_points
+    """An ideal detector: (478, 2) detector points as the fit models them (correspondence plus
+    calibrated offsets, reconstruct.detector_basis) and the (17, 2) silhouette jaw, with noise."""
+    from .correspondence import contour_candidates, select_contour
+    from .reconstruct import detector_basis
     v = face.vertices(model)
-    pts = face.project(surface_points(v, get_correspondence(model)))
+    b = detector_basis(model)
+    c = np.concatenate([face.identity, face.expression]).astype(np.float64)
+    pts = face.project(b.mean + np.tensordot(c, b.basis, 1))
     vc = v @ face.rotation.T + face.translation
     jaw = face.project(v[select_contour(vc, face.K, contour_candidates(model))])
     if noise_px and rng is not None:
