@@ -228,3 +228,11 @@ def test_memory_chunking_gives_the_same_image(monkeypatch):
     monkeypatch.setattr(portable, "_CHUNK_FRAGMENTS", 37)
     _, _, _, chunked, _ = render(v, tri)
     assert torch.equal(whole, chunked)
+
+
+@pytest.mark.parametrize("center", [(-2.6, 0.3, 5.0), (2.4, -1.9, 4.0)])
+def test_cube_cut_by_the_image_border_matches_ray_casting(center):
+    v, tri = cube(center=center)
+    _, _, _, rast, _ = render(v, tri)
+    ids, ref = compare_with_raycast(v, tri, rast)
+    assert 0 < (ids >= 0).sum() < ids.size

@@ -76,7 +76,7 @@ def triangle_planes(v, H, W):
     return torch.cat([coef, nz], 1), torch.stack([Xr, Yr]), det
 
 
-def _row_ranges(v, H):
+def _row_ranges(v, H, W):
     """Inclusive pixel-row range of each triangle after clipping to the near plane z >= -w, and
     whether it may leave -1 <= z/w <= 1 (then it needs per-pixel near/far constraints).
     Triangles whose clipped polygon has w <= 0 (only with unusual projections) are dropped."""
@@ -85,9 +85,11 @@ def _row_ranges(v, H):
     front = d >= 0
     easy = front.all(0) & (w > 0).all(0)
     inside = easy & (z <= w).all(0)
-    Y = (1.0 - v[:, 1] / torch.where(easy, w, torch.ones_like(w))) * (H * 0.5) - 0.5
+    ws = torch.where(easy, w, torch.ones_like(w))
+    Y = (1.0 - v[:, 1] / ws) * (H * 0.5) - 0.5
     ymin, ymax = Y.amin(0), Y.amax(0)
-    visible = easy.clone()
+    X = (v[:, 0] / ws + 1.0) * (W * 0.5) - 0.5               # only to drop triangles left/right of the image
+    visible = easy & (X.amax(0) >= -_SPAN_EPS) & (X.amin(0) <= W - 1 + _SPAN_EPS)
     hard = (~easy & front.any(0)).nonzero().squeeze(1)
     if hard.numel():                                          # rare: clip the polygon against z = -w
         vh, dh = v[..., hard], d[:, hard]                     # (3, 4, n), (3, n)
@@ -188,7 +190,7 @@ def visible_triangles(v, planes, ref, det, batch, F, resolution):
     dev = v.device
     with torch.no_grad():
         v, planes, ref, det = v.detach(), planes.detach(), ref.detach(), det.detach()
-        y0, y1, crosses = _row_ranges(v, H)
+        y0, y1, crosses = _row_ranges(v, H, W)
         nrows = (y1 - y0 + 1).clamp(min=0)
         live = (det.abs() > 0) & (nrows > 0) & torch.isfinite(det)   # NaN/inf vertices draw nothing
         zbuf = torch.full((batch * H * W,), _NO_HIT, dtype=torch.int64, device=dev)
