@@ -120,7 +120,8 @@ def detect_faces(image: np.ndarray, quick: bool = False) -> list:
     face in a huge photo). `quick=True` first tries only faces of at least 1/QUICK_FRACTION
     of the shorter side (several times cheaper) and falls back to the full search when that
     finds nothing; it is less reliable (it finds a false face and misses Einstein's real one
-    in the annotated set), so it is off by default."""
+    in the annotated set), so it is off by default. If still nothing, the photo is searched
+    turned by 90, 270 and 180 degrees (boxes mapped back to this image)."""
     image = _check_image(image)
     h, w = image.shape[:2]
     short = min(h, w) * min(1.0, DETECT_MAX_SIDE / max(h, w))
@@ -133,7 +134,31 @@ def detect_faces(image: np.ndarray, quick: bool = False) -> list:
         faces = _detect_at(image, max_side, min_face)
         if faces:
             return faces
+    # MTCNN only finds upright faces; a photo turned sideways without an EXIF tag still
+    # works, since mediapipe handles the rotation inside the crop
+    for k in (1, 3, 2):
+        faces = _detect_at(np.ascontiguousarray(np.rot90(image, k)), DETECT_MAX_SIDE, 20)
+        if faces:
+            return [_unrotate(f, k, image.shape) for f in faces]
     return []
+
+
+def _unrotate(face: FaceBox, k: int, shape) -> FaceBox:
+    """A face found in np.rot90(image, k), in the original image's pixels."""
+    h, w = shape[:2]
+
+    def back(p):
+        x, y = p[..., 0], p[..., 1]
+        if k == 1:
+            return np.stack([w - 1 - y, x], -1)
+        if k == 3:
+            return np.stack([y, h - 1 - x], -1)
+        return np.stack([w - 1 - x, h - 1 - y], -1)
+
+    x0, y0, x1, y1 = face.box
+    corners = back(np.array([[x0, y0], [x1, y1]]))
+    lo, hi = corners.min(0), corners.max(0)
+    return FaceBox((float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])), face.score, back(face.points5))
 
 
 def _detect_at(image: np.ndarray, max_side: int, min_face: int) -> list:
