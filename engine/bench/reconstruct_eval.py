@@ -84,7 +84,9 @@ def synthetic_render_eval(model, n=6, seed=0, texture=None, quality="balanced", 
         from ..fit import Camera
         cam = Camera(rec.rotation, rec.translation, rec.focal, rec.image_size)
         proj = cam.project(basis.mean + np.tensordot(c, basis.basis, 1))
-        row.update({"mean_mm": float(err.mean()), "p90_mm": float(np.percentile(err, 90)),
+        from ..fit import rotation_angles
+        row.update({"yaw_error_deg": abs(rotation_angles(rec.rotation)["yaw"] - face.yaw_deg),
+                    "mean_mm": float(err.mean()), "p90_mm": float(np.percentile(err, 90)),
                     "mean_shape_mm": float(face_error_mm(model, face.vertices(model), model.mean).mean()),
                     "reproj_px": float(np.linalg.norm(proj - clean, axis=1).mean()),
                     "detector_px": float(np.linalg.norm(rec.landmarks["detected478"] - clean, axis=1).mean())})
@@ -191,7 +193,7 @@ def run(args) -> dict:
     if "rendered" not in skip:
         rows = synthetic_render_eval(model, args.rendered, args.seed, synthetic_texture(model), args.quality)
         out["synthetic_rendered"] = {"n": len(rows), "detected": sum("error" not in r for r in rows),
-                                     **_summary(rows, ("mean_mm", "p90_mm", "mean_shape_mm", "reproj_px", "detector_px")),
+                                     **_summary(rows, ("mean_mm", "p90_mm", "mean_shape_mm", "reproj_px", "detector_px", "yaw_error_deg")),
                                      "rows": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]}
     if "nme" not in skip:
         rows = nme_eval(model, landmark_items(), args.quality)
