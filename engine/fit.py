@@ -37,7 +37,7 @@ class FitSettings:
     """Weights of the energy above. Defaults were set on synthetic and real photos (docs/reconstruction.md)."""
     sigma: float = 0.02          # landmark noise, fraction of face size (px / s)
     robust_scale: float = 2.5    # Geman-McClure scale, in sigmas (5% of the face size)
-    lambda_identity: float = 1.0
+    lambda_identity: float = 6.0  # strong: detector errors are correlated (see docs)
     lambda_expression: float = 0.5
     lambda_l1: float = 6.0       # expression sparsity
     focal_sigma: float = 0.05    # prior width of log focal: landmarks barely constrain it
@@ -274,20 +274,17 @@ def _fit(model, targets, basis, image_size, weights, contour, init, settings, de
     f0 = st.focal_prior * max(w_img, h_img)
     cxy = tt((np.array([w_img, h_img], dtype=np.float64) - 1) / 2)
 
-    path = "fit"
+    # candidate starts: the closed-form rigid pose on the mean shape, and the regressor's guess
+    cam = rigid_init(basis.mean, targets, image_size, f0, pw)
+    starts = [("fit", {"R": tt(cam.rotation), "t": tt(cam.translation), "logf": math.log(f0), "c": tt(np.zeros(C))})]
     if init is not None:
-        R = np.asarray(init["rotation"], dtype=np.float64)
-        tvec = np.asarray(init["translation"], dtype=np.float64)
-        focal = float(init.get("focal", f0))
         coeffs = np.concatenate([np.asarray(init.get("identity", np.zeros(n_id)), dtype=np.float64),
                                  np.clip(np.asarray(init.get("expression", np.zeros(n_ex)), dtype=np.float64), 0, 1)])
-        path = "landmark-regressor+fit"
-    else:
-        cam = rigid_init(basis.mean, targets, image_size, f0, pw)
-        R, tvec, focal = cam.rotation, cam.translation, f0
-        coeffs = np.zeros(C)
-
-    state = {"R": tt(R), "t": tt(tvec), "logf": math.log(focal), "c": tt(coeffs)}
+        starts.insert(0, ("landmark-regressor+fit", {
+            "R": tt(np.asarray(init["rotation"], dtype=np.float64)),
+            "t": tt(np.asarray(init["translation"], dtype=np.float64)),
+            "logf": math.log(float(init.get("focal", f0))), "c": tt(coeffs)}))
+    path, state = starts[0][0], dict(starts[0][1])
     main = _Problem(basis, targets, pw, torch, device, dtype)
     lam_diag = tt(np.concatenate([np.full(n_id, st.lambda_identity), np.full(n_ex, st.lambda_expression)]))
     l1 = tt(np.concatenate([np.zeros(n_id), np.full(n_ex, st.lambda_l1)]))
@@ -395,14 +392,29 @@ def _fit(model, targets, basis, image_size, weights, contour, init, settings, de
             from .errors import Cancelled
             raise Cancelled("Reconstruction cancelled.")
 
-    # coarse: rigid + focal on the current shape
-    reselect_contour()
-    for i in range(n_rigid):
-        check_cancel()
-        if i and i % reselect == 0:
-            reselect_contour()
-        history.append(("rigid", step(0)))
-        it_total += 1
+    # coarse: rigid + focal on the start's shape; with two starts keep the one that ends lower
+    # (guards against a regressor guess in the wrong basin)
+    best = None
+    for name, start in starts:
+        state.clear()
+        state.update(start)
+        mu = 1e-3
+        reselect_contour()
+        E = None
+        for i in range(n_rigid):
+            check_cancel()
+            if i and i % reselect == 0:
+                reselect_contour()
+            E = step(0)
+            history.append(("rigid", E))
+            it_total += 1
+        reselect_contour()
+        E = energy_and_system(C, need_jac=False)[0]
+        if best is None or E < best[0]:
+            best = (E, name, dict(state))
+    _, path, chosen = best
+    state.clear()
+    state.update(chosen)
     # fine: everything
     mu = 1e-3
     for i in range(n_full):
