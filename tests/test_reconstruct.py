@@ -179,3 +179,19 @@ def test_bad_input_typed_errors_and_no_output(tmp_path, ict_model, capsys):
         assert _cli([path, "-o", out]) == 2, what
         assert "error:" in capsys.readouterr().err
         assert not out.exists() or not any(out.iterdir()), what
+
+
+def test_without_regressor_and_fast_quality(identity_recs, ict_model):
+    """The closed-form start alone ('fit' path) and the fast iteration budget land on the same face."""
+    from engine.reconstruct import ReconstructOptions, reconstruct
+    path, _, ref = next(r for r in identity_recs if r[0].name == "obama__obama.jpg")
+    rec = reconstruct(path, ict_model, ReconstructOptions(texture_size=SMALL_TEXTURE, quality="fast",
+                                                          use_regressor=False, device="cpu"))
+    assert rec.path == "fit"
+    assert rec.quality["landmark_residual_px_mean"] < 1.5 * ref.quality["landmark_residual_px_mean"]
+    d = np.linalg.norm(rec.landmarks["contour68"] - ref.landmarks["contour68"], axis=1)
+    x0, y0, x1, y1 = ref.faces[ref.face_index].box
+    assert np.median(d) < 0.02 * (x1 - x0)
+    from engine.errors import FaceSpaceError
+    with pytest.raises(FaceSpaceError):
+        reconstruct(path, ict_model, ReconstructOptions(quality="best"))
