@@ -238,7 +238,7 @@ def reconstruct(image, model, options: ReconstructOptions | None = None, progres
             raise NoFaceError("No face was found in the photo. Use a photo where the face is clearly "
                               "visible, well lit and not heavily covered.")
         face = choose_face(faces, opts.face_index)
-    face_index = faces.index(face) if face in faces else int(opts.face_index or 0)
+    face_index = 0 if opts.face_index is None else int(opts.face_index)  # choose_face: faces[index]
     with _Timer(stage("landmarks", 0.25, "Placing landmarks")):
         lm = face_landmarks(img, face)
         points = np.asarray(lm.points, dtype=np.float64)[:, :2]
