@@ -263,7 +263,9 @@ def reconstruct(image, model, options: ReconstructOptions | None = None, progres
         landmarks={"detected478": points.astype(np.float32), "fixed68": fixed68.astype(np.float32),
                    "contour68": contour68.astype(np.float32)},
         faces=list(faces), face_index=face_index, timings=timings,
-        quality=quality_report(fit, fit.identity, fit.expression, points), path=fit.path, image=img,
+        quality={**quality_report(fit, fit.identity, fit.expression, points),
+                 "detector_offsets": detector_offsets(model) is not None},
+        path=fit.path, image=img,
         extras={"sh_coeffs": getattr(tex, "sh_coeffs", None), "skin_tone": getattr(tex, "skin_tone", None),
                 "fit_seconds": fit.seconds},
     )

@@ -62,6 +62,8 @@ def test_result_is_self_consistent(identity_recs, ict_model):
     x0, y0, x1, y1 = rec.faces[rec.face_index].box
     assert np.median(d) < 0.05 * (x1 - x0)
     assert rec.path in ("fit", "landmark-regressor+fit")
+    # the shipped detector offsets match the installed correspondence (else: python -m engine.calibrate)
+    assert rec.quality["detector_offsets"], "engine/data/detector_offsets.json is stale: rebuild it"
 
 
 def test_same_person_same_shape(identity_recs, ict_model):
