@@ -39,10 +39,10 @@ class FitSettings:
     robust_scale: float = 2.5    # Geman-McClure scale, in sigmas (5% of the face size)
     lambda_identity: float = 6.0  # strong: detector errors are correlated (see docs)
     lambda_expression: float = 0.5
-    lambda_l1: float = 6.0       # expression sparsity
+    lambda_l1: float = 2.0       # expression sparsity
     focal_sigma: float = 0.05    # prior width of log focal: landmarks barely constrain it
     focal_prior: float = 1.4     # f0 = focal_prior * max(w, h): a 50 mm-equivalent lens
-    contour_weight: float = 2.0  # per contour point, relative to one detector point
+    contour_weight: float = 4.0  # per contour point, relative to one detector point
     quality: str = "balanced"
 
 

@@ -108,27 +108,52 @@ def landmark_items(root=None):
     return items
 
 
-def nme_eval(model, items, quality="balanced"):
-    """Per image: NME of the fitted model's 68 points (jaw on the silhouette) and of the
-    detector's own 68-point subset, both against the human annotation."""
+def nme_eval(model, items, quality="balanced", leave_one_out=True):
+    """Per image, NME against the human annotation of:
+    fit_nme: the fitted model's 68 landmarks (rec.landmarks["contour68"]: the calibrated table
+      engine/data/model_landmarks68.json, chosen on these same photos: in-sample);
+    fit_loo_nme: the same with the table chosen without this image (engine/model_landmarks.py);
+    fit_prev_nme: the previous definition (detector's 68 blend on the fitted surface, jaw on the
+      silhouette); fit_fixed_nme: ICT's fixed 68 landmark vertices;
+    detector_nme: the detector's own 68-point subset (detect.to68; its table was chosen on these
+      photos too); detector_loo_nme: the detector with its table chosen without this image."""
     from ..detect import to68
-    from ..metrics import nme68
-    from ..reconstruct import ReconstructOptions, reconstruct
+    from ..metrics import nme68, point_errors
+    from ..model_landmarks import calibrate
+    from ..reconstruct import landmarks68
+    samples = fitted_samples_cached(model, items, quality)
     rows = []
-    for name, path, gt in items:
-        rec = reconstruct(path, model, ReconstructOptions(texture_size=64, quality=quality))
-        # several faces: score the one whose box holds the annotation
-        if len(rec.faces) > 1:
-            c = gt.mean(0)
-            for k, f in enumerate(rec.faces):
-                x0, y0, x1, y1 = f.box
-                if x0 <= c[0] <= x1 and y0 <= c[1] <= y1 and k != rec.face_index:
-                    rec = reconstruct(path, model, ReconstructOptions(texture_size=64, quality=quality, face_index=k))
-                    break
+    for s in samples:
+        rec = s["rec"]
         det = to68(rec.landmarks["detected478"].astype(np.float64))
-        rows.append({"image": name, "fit_nme": nme68(rec.landmarks["contour68"], gt),
-                     "fit_fixed_nme": nme68(rec.landmarks["fixed68"], gt), "detector_nme": nme68(det, gt)})
+        prev = landmarks68(model, s["vertices"], s["camera"], s["silhouette_ids"], table=None)[1]
+        rows.append({"image": s["name"], "fit_nme": nme68(rec.landmarks["contour68"], s["gt"]),
+                     "fit_prev_nme": nme68(prev, s["gt"]),
+                     "fit_fixed_nme": nme68(rec.landmarks["fixed68"], s["gt"]), "detector_nme": nme68(det, s["gt"])})
+    if leave_one_out:
+        from ..commands.build_correspondence import HEURISTIC, fit_mp68, load_mp68_any
+        from ..obj_io import read_positions
+        _, _, loo = calibrate(model, samples)
+        mp = read_positions(SHARED / "mediapipe" / "face_model_with_iris.obj")
+        seed, _ = load_mp68_any(SHARED / "mediapipe" / HEURISTIC)
+        dets = [(s["name"], s["rec"].landmarks["detected478"].astype(np.float64), s["gt"]) for s in samples]
+        for i, r in enumerate(rows):
+            idx, w = fit_mp68(dets[:i] + dets[i + 1:], mp, seed)
+            r["fit_loo_nme"] = float(loo[i].mean())
+            r["detector_loo_nme"] = float(point_errors((dets[i][1][idx] * w[..., None]).sum(1), dets[i][2]).mean())
     return rows
+
+
+_SAMPLES: dict = {}
+
+
+def fitted_samples_cached(model, items, quality="balanced"):
+    """engine.model_landmarks.fitted_samples, once per process and model."""
+    from ..model_landmarks import fitted_samples
+    key = (id(model), tuple(str(i[1]) for i in items), quality)
+    if key not in _SAMPLES:
+        _SAMPLES[key] = fitted_samples(model, items, quality)
+    return _SAMPLES[key]
 
 
 # ---- same person, same shape ------------------------------------------------------------
@@ -172,9 +197,9 @@ def identity_auc(model, recs):
             "diff_mm_mean": float(np.mean(diff)), "n_same": len(same), "n_diff": len(diff)}
 
 
-def _summary(rows, keys):
+def _summary(rows, keys, digits=3):
     ok = [r for r in rows if "error" not in r]
-    return {k: round(float(np.mean([r[k] for r in ok])), 3) for k in keys} if ok else {}
+    return {k: round(float(np.mean([r[k] for r in ok])), digits) for k in keys} if ok else {}
 
 
 def run(args) -> dict:
@@ -198,7 +223,11 @@ def run(args) -> dict:
     if "nme" not in skip:
         rows = nme_eval(model, landmark_items(), args.quality)
         out["nme68"] = {"rows": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows],
-                        **_summary(rows, ("fit_nme", "fit_fixed_nme", "detector_nme"))}
+                        **_summary(rows, ("fit_nme", "fit_loo_nme", "detector_nme", "detector_loo_nme",
+                                           "fit_prev_nme", "fit_fixed_nme"), 4),
+                        "fit_better_than_detector": sum(r["fit_nme"] < r["detector_nme"] for r in rows),
+                        **({"fit_loo_better_than_detector_loo": sum(r["fit_loo_nme"] < r["detector_loo_nme"] for r in rows)}
+                           if rows and "fit_loo_nme" in rows[0] else {})}
     if "identity" not in skip:
         recs, auc = identity_eval(model, identity_items(), args.quality)
         out["identity"] = {"photos": len(recs), **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in auc.items()}}
