@@ -105,6 +105,7 @@ def head_from_result(context, model, rec, *, name, photo_image=None, add_camera=
         "world_to_camera": [float(v) for v in np.asarray(rec.world_to_camera).ravel()],
         "image_size": [int(v) for v in rec.image_size],
         "face_index": int(rec.face_index),
+        "face_box": [float(v) for v in rec.faces[rec.face_index].box] if rec.faces else [],
         "photo": str(photo_path),
         "path": str(rec.path),
     }

@@ -56,8 +56,16 @@ def main(argv=None) -> int:
     import bpy
     t0 = time.perf_counter()
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    addon = load_addon()
-    from facespace import api  # noqa: the package load_addon registered
+    load_addon()
+    try:  # unregister before exit: bpy can hang at exit with the add-on's classes still registered
+        return _run(args, t0)
+    finally:
+        unload_addon()
+
+
+def _run(args, t0) -> int:
+    import bpy
+    from facespace import api  # the package load_addon registered
     from facespace.engine.errors import FaceSpaceError
     try:
         head = api.reconstruct(args.photo, face_index=args.face_index, texture_size=args.texture_size,
@@ -75,7 +83,6 @@ def main(argv=None) -> int:
             export(head, str(Path(path).resolve()))
             print(f"exported {Path(path).resolve()}")
     print(f"done in {time.perf_counter() - t0:.1f} s")
-    del addon
     return 0
 
 

@@ -20,8 +20,8 @@ ARKIT_SAMPLE = {"jawOpen", "eyeBlink_L", "eyeBlink_R", "mouthSmile_L", "browInne
 
 @pytest.fixture(scope="module")
 def addon(ict_model):
-    mod = headless.load_addon()
-    return mod
+    yield headless.load_addon()
+    headless.unload_addon()  # bpy can hang at exit with the classes still registered
 
 
 @pytest.fixture
