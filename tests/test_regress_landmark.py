@@ -134,4 +134,6 @@ def test_real_photo_pose_agrees_with_fit(ict_model, name):
     seeded = fit_points(ict_model, pts, (w, h), init=r)
     assert rotation_angle_deg(r["rotation"], plain.camera.rotation) < 8.0
     assert seeded.residual_px.mean() < plain.residual_px.mean() + 0.3
-    assert seeded.path != plain.path
+    # the fit keeps whichever start (regressor or closed form) ends lower, and says which
+    assert plain.path == "fit"
+    assert seeded.path in ("landmark-regressor+fit", "fit")
