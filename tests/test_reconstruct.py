@@ -11,8 +11,7 @@ from engine.bench import reconstruct_eval as ev
 
 # measured values and thresholds: see docs/reconstruction.md
 MIN_IDENTITY_AUC = 0.65      # measured 0.78 (20 photos, 18 same-person pairs)
-NME_MEAN_RATIO = 1.15         # fit / detector mean NME: measured 0.0260 / 0.0243 = 1.07
-NME_IMAGE_RATIO = 1.5         # per image: measured at most 1.34
+NME_IMAGE_RATIO = 1.25        # fit / detector NME per image: measured at most 1.12 (1.14 leave-one-out)
 SYN_RENDER_MAX_MEAN_MM = 8.0  # measured 5.6 mean over 6 renders (the mean shape: 5.2), see docs
 SYN_RENDER_MAX_YAW_DEG = 6.0
 SMALL_TEXTURE = 64           # the texture is not under test here; keeps the suite fast
@@ -57,7 +56,7 @@ def test_result_is_self_consistent(identity_recs, ict_model):
     uv = pc @ rec.K.T
     assert np.allclose(rec.landmarks["fixed68"], uv[:, :2] / uv[:, 2:], atol=1e-2)
     assert rec.landmarks["detected478"].shape == (478, 2)
-    # contour68: the detector's 68 on the fitted surface; close to the fixed ICT points off the jaw
+    # contour68: the model's calibrated 68 on the fitted head; close to the fixed ICT points off the jaw
     d = np.linalg.norm(rec.landmarks["contour68"][17:] - rec.landmarks["fixed68"][17:], axis=1)
     x0, y0, x1, y1 = rec.faces[rec.face_index].box
     assert np.median(d) < 0.05 * (x1 - x0)
@@ -76,15 +75,24 @@ def test_same_person_same_shape(identity_recs, ict_model):
 
 
 def test_fit_nme_not_worse_than_detector(ict_model):
+    """The issue's criterion, as measured (docs/reconstruction.md): the fitted model's 68
+    landmarks beat the detector's own 68-point subset on the mean NME, both with the tables
+    chosen on these photos (0.0238 vs 0.0243) and leave-one-photo-out (0.0250 vs 0.0256).
+    Per image it is NOT always better (4 of 9 images, in-sample and leave-one-out): capped."""
     need_shared("photos", "landmarks")
+    need_shared("mediapipe", "face_model_with_iris.obj")
     rows = ev.nme_eval(ict_model, ev.landmark_items())
     assert len(rows) >= 9
     for r in rows:
         assert r["fit_nme"] <= NME_IMAGE_RATIO * r["detector_nme"], r
-        # the sliding jaw and calibrated detector points beat ICT's fixed 68 vertices
+        assert r["fit_loo_nme"] <= NME_IMAGE_RATIO * r["detector_loo_nme"], r
+        # the sliding, calibrated jaw and calibrated points beat ICT's fixed 68 vertices
         assert r["fit_nme"] < r["fit_fixed_nme"], r
-    fit, det = (np.mean([r[k] for r in rows]) for k in ("fit_nme", "detector_nme"))
-    assert fit <= NME_MEAN_RATIO * det, (fit, det)
+    mean = {k: np.mean([r[k] for r in rows]) for k in rows[0] if k != "image"}
+    assert mean["fit_nme"] < mean["detector_nme"], mean
+    assert mean["fit_loo_nme"] < mean["detector_loo_nme"], mean
+    # the calibrated table beats the previous definition (detector blend on the fitted surface)
+    assert mean["fit_nme"] < mean["fit_prev_nme"], mean
 
 
 def test_rendered_synthetic_faces(ict_model, identity_recs):
