@@ -149,20 +149,22 @@ def model_landmarks_table():
     return _CACHE[k]
 
 
-def landmarks68(model, vertices, camera, contour_vertices=None, table="default"):
+def landmarks68(model, vertices, camera, contour_vertices=None, table="default", jaw_targets=None):
     """Projected 68 landmarks of the fitted model (pixels):
     fixed: ICT's own 68 landmark vertices;
     contour: the model's calibrated 68 landmarks (engine/data/model_landmarks68.json: inner
     points as surface points, jaw 0-16 along the fitted silhouette) when that table exists
     and the silhouette is given; else the 68 points as the detector defines them (its 478
     correspondence points on the fitted surface, blended by detect.to68) with the jaw on the
-    fitted silhouette. table: "default" (the shipped one), a table dict, or None (old definition)."""
+    fitted silhouette. table: "default" (the shipped one), a table dict, or None (old definition).
+    jaw_targets (17, 2): the detected jaw points (mp_jaw_points); with the shipped table each jaw
+    landmark is the fitted silhouette's point nearest to its detection."""
     fixed = camera.project(vertices[model.landmarks68].astype(np.float64))
     if table == "default":
         table = model_landmarks_table()
     if table is not None and contour_vertices is not None and len(contour_vertices) == 17:
         from .model_landmarks import points68
-        return fixed, points68(model, vertices, camera, contour_vertices, table)
+        return fixed, points68(model, vertices, camera, contour_vertices, table, jaw_targets)
     contour = fixed.copy()
     from . import detect
     if getattr(detect, "MP_TO_68_INDEX", None) is not None:
@@ -272,7 +274,7 @@ def reconstruct(image, model, options: ReconstructOptions | None = None, progres
         vertices = model.vertices(fit.identity, fit.expression).astype(np.float32)
     cam = fit.camera
     silhouette68 = _jaw68_vertices(model, vertices, cam)
-    fixed68, contour68 = landmarks68(model, vertices, cam, silhouette68)
+    fixed68, contour68 = landmarks68(model, vertices, cam, silhouette68, jaw_targets=mp_jaw_points(points))
     tex = None
     with _Timer(stage("texture", 0.6, "Baking the texture")):
         from .texture import bake_texture

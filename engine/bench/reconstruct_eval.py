@@ -133,14 +133,19 @@ def nme_eval(model, items, quality="balanced", leave_one_out=True):
     if leave_one_out:
         from ..commands.build_correspondence import HEURISTIC, fit_mp68, load_mp68_any
         from ..obj_io import read_positions
-        _, _, loo = calibrate(model, samples)
         mp = read_positions(SHARED / "mediapipe" / "face_model_with_iris.obj")
         seed, _ = load_mp68_any(SHARED / "mediapipe" / HEURISTIC)
         dets = [(s["name"], s["rec"].landmarks["detected478"].astype(np.float64), s["gt"]) for s in samples]
-        for i, r in enumerate(rows):
+        det_loo = []
+        for i in range(len(dets)):  # the detector's 68 table chosen without image i
             idx, w = fit_mp68(dets[:i] + dets[i + 1:], mp, seed)
+            det_loo.append((dets[i][1][idx] * w[..., None]).sum(1))
+        # the fit's jaw follows the detected jaw points: leave-one-out, those come from the
+        # detector table chosen without the image too
+        _, _, loo = calibrate(model, samples, loo_jaw_targets=[d[:17] for d in det_loo])
+        for i, r in enumerate(rows):
             r["fit_loo_nme"] = float(loo[i].mean())
-            r["detector_loo_nme"] = float(point_errors((dets[i][1][idx] * w[..., None]).sum(1), dets[i][2]).mean())
+            r["detector_loo_nme"] = float(point_errors(det_loo[i], dets[i][2]).mean())
     return rows
 
 
