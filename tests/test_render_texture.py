@@ -69,3 +69,25 @@ def test_batched_textures_match_single_texture():
     one = texture(tex, uv, da)
     two = texture(tex.expand(2, -1, -1, -1), uv, da)          # per-batch texture path (gathers)
     torch.testing.assert_close(one, two)
+
+
+@pytest.mark.parametrize("boundary", ["wrap", "clamp", "zero"])
+def test_prebuilt_mip_matches_per_call_pyramid_and_carries_gradients(boundary):
+    from torch.autograd import gradcheck
+    from engine.render import texture_construct_mip
+    g = torch.Generator().manual_seed(3)
+    tex = torch.rand(1, 16, 8, 3, dtype=torch.float64, generator=g)
+    uv = torch.rand(2, 5, 6, 2, dtype=torch.float64, generator=g) * 1.4 - 0.2
+    uv_da = torch.rand(2, 5, 6, 4, dtype=torch.float64, generator=g) * 0.5
+    uv_da[0, 0] = 0.0                                          # magnified / background pixels
+    mip = texture_construct_mip(tex)
+    ref = texture(tex, uv, uv_da, boundary_mode=boundary)
+    for _ in range(2):                                         # the cached sampler levels are reused
+        torch.testing.assert_close(texture(tex, uv, uv_da, boundary_mode=boundary, mip=mip), ref, rtol=0, atol=0)
+    torch.testing.assert_close(texture(tex, uv, uv_da, boundary_mode=boundary, max_mip_level=1),
+                               texture(tex, uv, uv_da, boundary_mode=boundary, mip=texture_construct_mip(tex, 1)))
+    t = tex.clone().requires_grad_(True)
+    assert gradcheck(lambda tt: texture(tt, uv, uv_da, boundary_mode=boundary, mip=texture_construct_mip(tt)),
+                     (t,), eps=1e-6, atol=1e-6, fast_mode=True)
+    with pytest.raises(ValueError):
+        texture(tex[:, :8], uv, uv_da, mip=mip)

@@ -64,15 +64,25 @@ def interpolate(attr, rast, tri, rast_db=None, diff_attrs=None, backend="auto"):
     return _interpolate_portable(attr, rast, tri, rast_db=rast_db, diff_attrs=diff_attrs)
 
 
-def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_mip_level=None, backend="auto"):
+def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_mip_level=None, backend="auto",
+            mip=None):
     """Sample tex (B, Ht, Wt, C) or (Ht, Wt, C) at uv (B, H, W, 2) in [0, 1] (texel centre of
     row i at v = (i + 0.5) / Ht, as nvdiffrast). filter_mode: auto | nearest | linear |
-    linear-mipmap-linear ('auto' = mip-mapped when uv_da is given)."""
+    linear-mipmap-linear ('auto' = mip-mapped when uv_da is given). mip: optional
+    `texture_construct_mip(tex)` to reuse a constant texture's pyramid across calls."""
     if resolve_backend(backend, uv.device) == "nvdiffrast":
         from . import nvdiffrast_backend
         return nvdiffrast_backend.texture(tex, uv, uv_da, filter_mode, boundary_mode, max_mip_level)
     from .texturing import texture as _texture
-    return _texture(tex, uv, uv_da, filter_mode=filter_mode, boundary_mode=boundary_mode, max_mip_level=max_mip_level)
+    return _texture(tex, uv, uv_da, filter_mode=filter_mode, boundary_mode=boundary_mode, max_mip_level=max_mip_level,
+                    mip=mip)
+
+
+def texture_construct_mip(tex, max_mip_level=None):
+    """Prebuilt mip pyramid of a texture for `texture(..., mip=...)` (portable backend; the
+    nvdiffrast backend ignores it and builds its own)."""
+    from .texturing import texture_construct_mip as _construct
+    return _construct(tex, max_mip_level)
 
 
 def antialias(color, rast, pos_clip, tri, backend="auto"):

@@ -80,8 +80,9 @@ def _grid_coords(uv, h, w, boundary_mode):
     if boundary_mode != "wrap":
         return uv * 2.0 - 1.0
     f = uv - torch.floor(uv.detach())                         # in [0, 1): gradient 1 as for uv
-    size = uv.new_tensor([w, h])
-    return (2.0 * (f * size + 1.0)) / (size + 2.0) - 1.0
+    # (2 (f size + 1)) / (size + 2) - 1, as one multiply-add
+    return torch.addcmul(uv.new_tensor([2.0 / (w + 2) - 1.0, 2.0 / (h + 2) - 1.0]), f,
+                         uv.new_tensor([2.0 * w / (w + 2), 2.0 * h / (h + 2)]))
 
 
 def _pad_wrap(t):
@@ -96,11 +97,15 @@ def _pad_wrap(t):
     return nhwc.reshape(-1, C).index_select(0, idx).view(B, h + 2, w + 2, C).permute(0, 3, 1, 2)
 
 
-def sample_grid(tex_nchw, uv, boundary_mode):
-    """Bilinear lookups with torch's grid_sample. tex (Bt, C, h, w); uv (Bt, n, 2). -> (Bt, n, C)."""
+def sample_grid(tex_nchw, uv, boundary_mode, padded=False):
+    """Bilinear lookups with torch's grid_sample. tex (Bt, C, h, w); uv (Bt, n, 2). -> (Bt, n, C).
+    padded: tex is already `_pad_wrap`-ed (boundary 'wrap' only), as in `MipStack.sampler_levels`."""
     h, w = tex_nchw.shape[-2:]
     if boundary_mode == "wrap":
-        tex_nchw = _pad_wrap(tex_nchw)
+        if padded:
+            h, w = h - 2, w - 2
+        else:
+            tex_nchw = _pad_wrap(tex_nchw)
     grid = _grid_coords(uv, h, w, boundary_mode)[:, None]     # (Bt, 1, n, 2)
     out = F.grid_sample(tex_nchw, grid, mode="bilinear", align_corners=False,
                         padding_mode="zeros" if boundary_mode == "zero" else "border")
@@ -109,16 +114,63 @@ def sample_grid(tex_nchw, uv, boundary_mode):
 
 def mip_level(uv_da, tex_h, tex_w):
     """Level of detail per pixel: log2 of the longer screen-space footprint axis in texels."""
-    dudx, dudy, dvdx, dvdy = uv_da.unbind(-1)                 # nvdiffrast order: (du/dX, du/dY, dv/dX, dv/dY)
-    ux, vx, uy, vy = dudx * tex_w, dvdx * tex_h, dudy * tex_w, dvdy * tex_h
-    lx = ux * ux + vx * vx
-    ly = uy * uy + vy * vy
-    return 0.5 * torch.log2(torch.maximum(lx, ly).clamp(min=1e-20))
+    # nvdiffrast order: (du/dX, du/dY, dv/dX, dv/dY); channels first, so the element-wise work
+    # runs on contiguous planes
+    d = uv_da.movedim(-1, 0).contiguous()
+    if tex_h == tex_w:
+        scale = math.log2(tex_w)                              # log2(texels) = log2(uv length) + log2(size)
+    else:
+        d = d * d.new_tensor([tex_w, tex_w, tex_h, tex_h]).view(4, *([1] * (d.dim() - 1)))
+        scale = 0.0
+    q = d * d
+    lx = q[0] + q[2]                                          # |(du, dv)/dX|^2
+    ly = q[1] + q[3]                                          # |(du, dv)/dY|^2
+    return torch.log2(torch.maximum(lx, ly).clamp(min=1e-20)).mul_(0.5).add_(scale)
 
 
-def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_mip_level=None):
+class MipStack:
+    """A texture's mip pyramid, built once (nvdiffrast's `texture_construct_mip`) and reusable
+    across `texture(..., mip=stack)` calls while the texture does not change.
+
+    The levels are built with autograd from `tex`: if `tex` requires grad, gradients of every
+    call that uses the stack reach `tex` through the same graph (build a new stack per
+    optimisation step; for a constant texture build it once, e.g. under `torch.no_grad()`).
+    Sampler-ready copies (wrap-padded, contiguous) are cached per boundary mode."""
+
+    def __init__(self, tex, max_mip_level=None):
+        if tex.dim() == 3:
+            tex = tex[None]
+        self.tex = tex
+        self.max_mip_level = max_mip_level
+        self.levels = mip_pyramid(tex, max_mip_level)
+        self._ready = {}
+
+    def sampler_levels(self, boundary_mode, dtype):
+        """Levels (Bt, C, h, w) ready for `sample_grid(..., padded=True)`."""
+        key = (boundary_mode, dtype)
+        if key not in self._ready:
+            self._ready[key] = _sampler_levels(self.levels, boundary_mode, dtype)
+        return self._ready[key]
+
+
+def texture_construct_mip(tex, max_mip_level=None):
+    """Prebuilt mip pyramid for `texture(..., mip=...)` (nvdiffrast's name)."""
+    return MipStack(tex, max_mip_level)
+
+
+def _sampler_levels(levels, boundary_mode, dtype):
+    out = []
+    for lev in levels:
+        lev = lev.to(dtype)
+        out.append(_pad_wrap(lev) if boundary_mode == "wrap" else lev)
+    return out
+
+
+def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_mip_level=None, mip=None):
     """tex (Bt, Ht, Wt, C) or (Ht, Wt, C) with Bt in {1, B}; uv (B, H, W, 2); uv_da
     (B, H, W, 4) = (du/dX, du/dY, dv/dX, dv/dY) from `interpolate(..., diff_attrs=[0, 1])`.
+    mip: optional `texture_construct_mip(tex, max_mip_level)` result, reused instead of
+    building the pyramid per call (it must come from this `tex`; its max_mip_level wins).
     Returns (B, H, W, C)."""
     if filter_mode not in FILTER_MODES:
         raise ValueError(f"filter_mode must be one of {FILTER_MODES}")
@@ -148,31 +200,61 @@ def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_m
         return sample_bilinear(tex, b, u, v, boundary_mode).view(B, H, W, C)
     # trilinear: blend the two mip levels around the level of detail, sampling each level
     # only at the pixels that use it
-    levels = mip_pyramid(tex, max_mip_level)
-    lod = mip_level(uv_da.to(dt), Ht, Wt).reshape(-1).clamp(0, len(levels) - 1)
-    l0 = torch.floor(lod.detach()).long()
+    if mip is None:
+        mip = MipStack(tex, max_mip_level)
+    elif not isinstance(mip, MipStack):
+        raise TypeError("mip must come from texture_construct_mip(tex)")
+    elif mip.tex.shape != tex.shape:
+        raise ValueError(f"mip was built for a texture of shape {tuple(mip.tex.shape)}, not {tuple(tex.shape)}")
+    levels = mip.sampler_levels(boundary_mode, dt) if Bt == 1 else [lv.to(dt) for lv in mip.levels]
+    n_levels = len(levels)
+    # trilinear weights: level floor(lod) gets 1 - frac, the next one frac
+    lod = mip_level(uv_da.to(dt), Ht, Wt).reshape(-1).clamp(0, n_levels - 1)
+    l0 = torch.floor(lod.detach())
     frac = lod - l0
-    # pixels sorted by their lower level: level L is sampled by the contiguous run of pixels
-    # whose lower level is L - 1 (weight frac) or L (weight 1 - frac)
-    # (pixels with frac == 0, e.g. magnified ones, sort first in their group and skip level + 1)
-    key = 2 * l0 + (frac.detach() > 0).long()
-    order = torch.argsort(key.to(torch.int16))                # small keys: the int16 sort is 4x faster
-    ends = torch.cumsum(torch.bincount(key, minlength=2 * len(levels)), 0).tolist()
+    # level 0 is sampled everywhere (it serves the magnified, background and lod < 1 pixels,
+    # usually most of the image) with weight 1 - frac where the lower level is 0, else 0
+    w0 = torch.where(l0 == 0, 1 - frac, torch.zeros_like(frac))
+    if Bt == 1:
+        out = sample_grid(levels[0], uvf, boundary_mode, padded=True)[0] * w0[:, None]
+    else:
+        out = sample_bilinear(levels[0].permute(0, 2, 3, 1), b, u, v, boundary_mode) * w0[:, None]
+    # the other pixels (lod > 0), sorted by group key = 2 lower level + (frac > 0) - 1, so that
+    # level L >= 1 is sampled by one contiguous run: groups (L - 1, frac > 0), (L, 0), (L, > 0)
+    rest = (lod.detach() > 0).nonzero().squeeze(1)
+    if rest.numel() == 0:
+        return out.view(B, H, W, C)
+    key_r = 2 * l0.index_select(0, rest).long() + (frac.detach().index_select(0, rest) > 0).long() - 1
+    order = torch.argsort(key_r.to(torch.int16))              # small keys: the int16 sort is 4x faster
+    rest = rest.index_select(0, order)
+    ends = torch.cumsum(torch.bincount(key_r, minlength=2 * n_levels), 0).tolist()
     starts = [0] + ends[:-1]
-    out = torch.zeros(u.shape[0], C, dtype=dt, device=uv.device)
-    for level in range(len(levels)):
-        lo = starts[2 * level - 1] if level else 0            # group (level - 1, frac > 0)
-        hi = ends[2 * level + 1]
+    f_sorted = frac.index_select(0, rest)
+    uv_sorted = uvf.index_select(1, rest) if Bt == 1 else None
+    runs = {}
+    for level in range(1, n_levels):
+        lo, split, hi = starts[2 * level - 2], starts[2 * level - 1], ends[2 * level]
         if hi <= lo:
             continue
-        idx = order[lo:hi]
-        split = starts[2 * level] - lo                        # first `split` pixels come from level - 1
-        f_sel = frac.index_select(0, idx)
-        from_below = torch.arange(hi - lo, device=uv.device) < split
-        wgt = torch.where(from_below, f_sel, 1 - f_sel)
+        f_sel = f_sorted[lo:hi]                               # from below (weight frac) until split
+        wgt = torch.cat([f_sel[:split - lo], 1 - f_sel[split - lo:]]) if split > lo else 1 - f_sel
         if Bt == 1:
-            s = sample_grid(levels[level], uvf.index_select(1, idx), boundary_mode)[0]
+            smp = sample_grid(levels[level], uv_sorted[:, lo:hi], boundary_mode, padded=True)[0]
         else:
-            s = sample_bilinear(levels[level].permute(0, 2, 3, 1), b[idx], u[idx], v[idx], boundary_mode)
-        out = out.index_add(0, idx, wgt[:, None] * s)
+            idx = rest[lo:hi]
+            smp = sample_bilinear(levels[level].permute(0, 2, 3, 1), b[idx], u[idx], v[idx], boundary_mode)
+        runs[level] = (lo, wgt[:, None] * smp)
+    # groups partition the sorted pixels; group (L, frac > 0) (L >= 1) gets level L's and the
+    # head of level L + 1's run; group (0, frac > 0) only level 1's (its level 0 part is in out)
+    pieces = []
+    for level, (lo, val) in runs.items():
+        g_head, g0, g1 = 2 * level - 2, 2 * level - 1, 2 * level
+        if level == 1 and ends[g_head] > starts[g_head]:
+            pieces.append(val[:ends[g_head] - lo])
+        if ends[g0] > starts[g0]:
+            pieces.append(val[starts[g0] - lo:ends[g0] - lo])
+        if ends[g1] > starts[g1]:
+            pieces.append(val[starts[g1] - lo:ends[g1] - lo] + runs[level + 1][1][:ends[g1] - starts[g1]])
+    extra = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+    out = out.index_add(0, rest, extra)
     return out.view(B, H, W, C)
