@@ -10,6 +10,7 @@ artist can act on (the message says what to do).
 from __future__ import annotations
 
 import argparse
+import os
 import importlib.util
 import sys
 import time
@@ -87,4 +88,9 @@ def _run(args, t0) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    rc = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything is written. Skip interpreter teardown: bpy-as-a-module together with the
+    # torch/mediapipe native threads can hang in their exit handlers on this platform.
+    os._exit(rc)
