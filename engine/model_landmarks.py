@@ -4,15 +4,17 @@ Inner points (17-67): each is a fixed blend of one or two of the model's 478 det
 correspondence points (barycentric surface points plus the calibrated detector offsets,
 engine/reconstruct.detector_points) on the fitted head. Jaw points (0-16): silhouette
 points; the 17 silhouette vertices of the fitted head (engine/correspondence.select_contour)
-are projected and jaw landmark j is read off that image polyline at `j + jaw_shift[j]`.
+are projected to an image polyline and jaw landmark j is the polyline point nearest to the
+detected jaw point j (within planes j +- 1.5): table "jaw": "nearest" (nothing chosen on the
+photos). The alternative "shift" mode reads jaw j off at `j + jaw_shift[j]`, shifts chosen on
+the photos (measured worse, docs/reconstruction.md).
 
 The table (`engine/data/model_landmarks68.json`) is derived by `python -m engine.model_landmarks`
 exactly as the detector's 68-point table was (docs/detection.md), but against the *fitted*
 heads: the photos with human 68-point annotations (../shared/photos/landmarks) are reconstructed
 by the normal pipeline; per inner landmark the candidate (one of the 12 points nearest
 PeizhiYan's seed, or a 1/4, 1/2, 3/4 blend of two) whose projection on the fitted heads best
-matches the annotations is kept; per jaw landmark the shift in -0.6..0.6 (steps of 0.05).
-Left/right mirror points are chosen together (36 inner + 9 jaw choices, not 68).
+matches the annotations is kept, left/right mirror points chosen together (36 choices).
 `calibrate` also returns the honest estimate: image i scored with the table chosen without it.
 Pure surface points (vertices or barycentric points, no offsets) were measured and lost:
 the nearest surface point to each current landmark scored inner NME 0.0201 vs 0.0182.

@@ -11,7 +11,7 @@ from engine.bench import reconstruct_eval as ev
 
 # measured values and thresholds: see docs/reconstruction.md
 MIN_IDENTITY_AUC = 0.65      # measured 0.78 (20 photos, 18 same-person pairs)
-NME_IMAGE_RATIO = 1.25        # fit / detector NME per image: measured at most 1.12 (1.14 leave-one-out)
+NME_IMAGE_RATIO = 1.10        # fit / detector NME per image: measured at most 1.054 (1.022 leave-one-out)
 SYN_RENDER_MAX_MEAN_MM = 8.0  # measured 5.6 mean over 6 renders (the mean shape: 5.2), see docs
 SYN_RENDER_MAX_YAW_DEG = 6.0
 SMALL_TEXTURE = 64           # the texture is not under test here; keeps the suite fast
@@ -77,8 +77,9 @@ def test_same_person_same_shape(identity_recs, ict_model):
 def test_fit_nme_not_worse_than_detector(ict_model):
     """The issue's criterion, as measured (docs/reconstruction.md): the fitted model's 68
     landmarks beat the detector's own 68-point subset on the mean NME, both with the tables
-    chosen on these photos (0.0238 vs 0.0243) and leave-one-photo-out (0.0250 vs 0.0256).
-    Per image it is NOT always better (4 of 9 images, in-sample and leave-one-out): capped."""
+    chosen on these photos (0.0232 vs 0.0243) and leave-one-photo-out (0.0243 vs 0.0256).
+    Per image it is NOT always better (5 of 9 in-sample, 7 of 9 leave-one-out; worst
+    +5.4% on takeo): capped per image."""
     need_shared("photos", "landmarks")
     need_shared("mediapipe", "face_model_with_iris.obj")
     rows = ev.nme_eval(ict_model, ev.landmark_items())
@@ -86,7 +87,7 @@ def test_fit_nme_not_worse_than_detector(ict_model):
     for r in rows:
         assert r["fit_nme"] <= NME_IMAGE_RATIO * r["detector_nme"], r
         assert r["fit_loo_nme"] <= NME_IMAGE_RATIO * r["detector_loo_nme"], r
-        # the sliding, calibrated jaw and calibrated points beat ICT's fixed 68 vertices
+        # the silhouette jaw and calibrated points beat ICT's fixed 68 vertices
         assert r["fit_nme"] < r["fit_fixed_nme"], r
     mean = {k: np.mean([r[k] for r in rows]) for k in rows[0] if k != "image"}
     assert mean["fit_nme"] < mean["detector_nme"], mean
