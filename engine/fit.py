@@ -117,7 +117,7 @@ class FitResult:
     camera: Camera
     residual_px: np.ndarray       # (N,) per detector point, at the end
     contour_residual_px: np.ndarray | None
-    contour_vertices: np.ndarray | None
+    contour_vertices: np.ndarray | None  # (J,) silhouette vertex ids; (J, k) when the contour selects blends
     robust_weights: np.ndarray    # (N,) final IRLS weights (small = treated as outlier)
     iterations: int
     path: str
@@ -304,8 +304,13 @@ def _fit(model, targets, basis, image_size, weights, contour, init, settings, de
             verts = model.vertices(c_np[:n_id], c_np[n_id:]).astype(np.float64)
         Rn, tn = state["R"].cpu().numpy(), state["t"].cpu().numpy()
         cam = Camera(Rn, tn, math.exp(state["logf"]), image_size)
-        contour_ids = np.asarray(contour.select(verts @ Rn.T + tn, cam.K), dtype=np.int64)
-        cb = PointBasis.from_vertices(model, contour_ids)
+        sel = contour.select(verts @ Rn.T + tn, cam.K)
+        if isinstance(sel, tuple):  # blends: (ids (J, k), weights (J, k)) of silhouette vertices
+            contour_ids = np.asarray(sel[0], dtype=np.int64)
+            cb = PointBasis.from_barycentric(model, contour_ids, sel[1])
+        else:
+            contour_ids = np.asarray(sel, dtype=np.int64)
+            cb = PointBasis.from_vertices(model, contour_ids)
         contour_prob = _Problem(cb, contour.targets, np.full(len(contour_ids), cw), torch, device, dtype)
 
     def robust_w(r):

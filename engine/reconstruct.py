@@ -108,8 +108,25 @@ def _contour(model, jaw_targets):
         return None
     cands = _cached(model, "contour_candidates", lambda: contour_candidates(model))
     needed = np.unique(np.concatenate([np.asarray(cands.vertices).ravel(), cands.axis_x, cands.axis_down]))
-    return Contour(np.asarray(jaw_targets, dtype=np.float64), lambda vc, K: select_contour(vc, K, cands),
-                   needed=needed)
+    targets = np.asarray(jaw_targets, dtype=np.float64)
+    if not CONTOUR_NEAREST:
+        return Contour(targets, lambda vc, K: select_contour(vc, K, cands), needed=needed)
+
+    def select(vc, K):
+        # closest-point correspondence: each detected jaw point is paired with the nearest point
+        # of the fitted silhouette polyline (within planes j +- 1.5), a blend of two silhouette vertices
+        from .model_landmarks import nearest_on_polyline
+        ids = np.asarray(select_contour(vc, K, cands))
+        uvw = vc[ids] @ np.asarray(K, dtype=np.float64).T
+        sil = uvw[:, :2] / uvw[:, 2:]
+        u = nearest_on_polyline(sil, targets)
+        i = np.clip(np.floor(u).astype(int), 0, 15)
+        t = u - i
+        return np.stack([ids[i], ids[i + 1]], 1), np.stack([1 - t, t], 1)
+    return Contour(targets, select, needed=needed)
+
+
+CONTOUR_NEAREST = False  # the fit's jaw contour: plane j's silhouette vertex (False) or the nearest silhouette point
 
 
 # MediaPipe's face-oval ring: on a turned head these points follow the silhouette, not fixed
