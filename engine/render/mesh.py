@@ -8,12 +8,12 @@ import torch
 def vertex_normals(verts: torch.Tensor, tri: torch.Tensor) -> torch.Tensor:
     """Area-weighted unit vertex normals, (..., V, 3), differentiable. Counter-clockwise
     triangles (ICT's winding) give outward normals."""
-    t = tri.long()
-    v0, v1, v2 = verts[..., t[:, 0], :], verts[..., t[:, 1], :], verts[..., t[:, 2], :]
+    t = torch.as_tensor(tri, device=verts.device).long()
+    v0, v1, v2 = verts.index_select(-2, t.t().reshape(-1)).unflatten(-2, (3, -1)).unbind(-3)   # one gather
     fn = torch.linalg.cross(v1 - v0, v2 - v0, dim=-1)
-    n = torch.zeros_like(verts)
+    n = torch.zeros_like(verts)                               # fresh buffer: in-place adds are autograd-safe
     for i in range(3):
-        n = n.index_add(-2, t[:, i], fn)
+        n.index_add_(-2, t[:, i], fn)
     return n / n.norm(dim=-1, keepdim=True).clamp(min=1e-12)
 
 

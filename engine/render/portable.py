@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import torch
 
+from .attributes import remember_cover
+
 _CHUNK_ROWS = 1 << 21        # bound memory: (triangle, row) items processed per batch
 _CHUNK_FRAGMENTS = 1 << 23   # and covered fragments expanded at once
 _NO_HIT = torch.iinfo(torch.int64).max
@@ -248,7 +250,8 @@ def barycentrics(planes, ref, det, ids, F, need_db=True):
     u, v = f0 * inv, f1 * inv
     zw = f3 / det.index_select(0, gi)
     vals = torch.stack([u, v, zw, (t + 1).to(dt)], 1)
-    rast = torch.zeros(B * H * W, 4, dtype=dt, device=ids.device).index_copy(0, pix, vals).view(B, H, W, 4)
+    rast = torch.zeros(B * H * W, 4, dtype=dt, device=ids.device).index_copy_(0, pix, vals).view(B, H, W, 4)
+    remember_cover(rast, pix, t)                              # interpolate skips finding them again
     if not need_db:
         return rast, None
     A0, A1, A2, _ = pA.unbind(0)
@@ -256,7 +259,7 @@ def barycentrics(planes, ref, det, ids, F, need_db=True):
     SX, SY = A0 + A1 + A2, B0 + B1 + B2
     db = torch.stack([(A0 - u * SX) * inv, (B0 - u * SY) * inv,
                       (A1 - v * SX) * inv, (B1 - v * SY) * inv], 1)
-    rast_db = torch.zeros(B * H * W, 4, dtype=dt, device=ids.device).index_copy(0, pix, db)
+    rast_db = torch.zeros(B * H * W, 4, dtype=dt, device=ids.device).index_copy_(0, pix, db)
     return rast, rast_db.view(B, H, W, 4)
 
 
