@@ -236,3 +236,23 @@ def test_cube_cut_by_the_image_border_matches_ray_casting(center):
     _, _, _, rast, _ = render(v, tri)
     ids, ref = compare_with_raycast(v, tri, rast)
     assert 0 < (ids >= 0).sum() < ids.size
+
+
+def test_interpolate_covered_pixel_cache_follows_in_place_edits():
+    """interpolate reuses the rasteriser's covered-pixel list; editing rast in place (or a
+    rast that never had one) must give the same result as reading the triangle ids afresh."""
+    v, tri = cube()
+    vt, pos, t, rast, db = render(v, tri)
+    attr = torch.arange(8 * 2, dtype=torch.float32).view(8, 2)
+    fresh = rast.clone()                                      # a clone carries no cached list
+    torch.testing.assert_close(interpolate(attr, rast, t, db, "all")[1], interpolate(attr, fresh, t, db, "all")[1])
+    torch.testing.assert_close(interpolate(attr, rast, t)[0], interpolate(attr, fresh, t)[0])
+    rast[:, :, : W // 2, 3] = 0.0                             # drop the left half in place
+    fresh[:, :, : W // 2, 3] = 0.0
+    out = interpolate(attr, rast, t)[0]
+    assert (out[:, :, : W // 2] == 0).all() and (out[:, :, W // 2:] != 0).any()
+    torch.testing.assert_close(out, interpolate(attr, fresh, t)[0])
+    with torch.inference_mode():                              # inference tensors: no version counter, no cache
+        _, _, t2, r2, _ = render(v, tri)
+        r2[:, :, : W // 2, 3] = 0.0
+        assert (interpolate(attr, r2, t2)[0][:, :, : W // 2] == 0).all()

@@ -256,5 +256,5 @@ def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_m
         if ends[g1] > starts[g1]:
             pieces.append(val[starts[g1] - lo:ends[g1] - lo] + runs[level + 1][1][:ends[g1] - starts[g1]])
     extra = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
-    out = out.index_add(0, rest, extra)
+    out = out.index_add_(0, rest, extra)                      # out is a fresh product: in place is safe
     return out.view(B, H, W, C)
