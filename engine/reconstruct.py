@@ -287,7 +287,14 @@ def reconstruct(image, model, options: ReconstructOptions | None = None, progres
         points = np.asarray(lm.points, dtype=np.float64)[:, :2]
     with _Timer(stage("fit", 0.4, "Fitting the face model")):
         init = _regressor_init(points, (w, h), model) if opts.use_regressor else None
-        fit = fit_points(model, points, (w, h), quality=opts.quality, device=device, init=init, cancel=cancel)
+        settings = None
+        if init is not None and init.get("focal"):
+            # the regressor's focal length as the fit's focal prior: what removes the large-yaw
+            # failures of close-up (wide-angle) photos in `bench regress`
+            from .fit import FitSettings
+            settings = FitSettings(quality=opts.quality, focal_prior=float(init["focal"]) / max(w, h))
+        fit = fit_points(model, points, (w, h), quality=opts.quality, device=device, init=init,
+                         cancel=cancel, settings=settings)
         vertices = model.vertices(fit.identity, fit.expression).astype(np.float32)
     cam = fit.camera
     silhouette68 = _jaw68_vertices(model, vertices, cam)
