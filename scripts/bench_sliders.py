@@ -63,6 +63,8 @@ def main(argv=None) -> int:
         "expression_slider_plus_depsgraph": _stats(expr_eval_ms),
         "bpy": bpy.app.version_string, "python": platform.python_version(), "machine": platform.machine(),
     }, indent=2))
+    from headless_reconstruct import unload_addon
+    unload_addon()
     return 0
 
 
