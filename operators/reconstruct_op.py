@@ -25,6 +25,12 @@ def resolve_device(context, device: str) -> str:
     return prefs.device if prefs is not None else "auto"
 
 
+def _redraw(context):
+    for area in context.screen.areas if context.screen else ():
+        if area.type == 'VIEW_3D':
+            area.tag_redraw()
+
+
 class FACESPACE_OT_reconstruct(bpy.types.Operator):
     bl_idname = "facespace.reconstruct"
     bl_label = S.RECONSTRUCT
@@ -123,9 +129,7 @@ class FACESPACE_OT_reconstruct(bpy.types.Operator):
         job.status, job.progress = status, frac
         if context.workspace is not None:
             context.workspace.status_text_set(S.STATUS_BAR.format(status=status, percent=100 * frac))
-        for area in context.screen.areas if context.screen else ():
-            if area.type == 'VIEW_3D':
-                area.tag_redraw()
+        _redraw(context)
 
     def _cleanup(self, context):
         global _active_job
@@ -133,9 +137,10 @@ class FACESPACE_OT_reconstruct(bpy.types.Operator):
         wm = context.window_manager
         wm.event_timer_remove(self._timer)
         wm.facespace_job.running = False
+        wm.facespace_job.status, wm.facespace_job.progress = "", 0.0
         if context.workspace is not None:
             context.workspace.status_text_set(None)
-        self._show(context, "", 0.0)
+        _redraw(context)
 
     def modal(self, context, event):
         job = self._job
@@ -149,11 +154,7 @@ class FACESPACE_OT_reconstruct(bpy.types.Operator):
         self._cleanup(context)
         if job.error is not None:
             return self._fail(job.error)
-        self._show(context, S.STATUS_BUILDING, 1.0)
-        result = self._finish(context, self._model, job.result, self._image)
-        if context.workspace is not None:
-            context.workspace.status_text_set(None)
-        return result
+        return self._finish(context, self._model, job.result, self._image)
 
     def cancel(self, context):  # Blender quits or the window closes mid-job
         self._job.cancel.set()

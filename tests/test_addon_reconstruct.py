@@ -78,6 +78,17 @@ def test_operator_builds_textured_head(reconstructed, ict_model):
     assert cam is not None and cam.type == 'CAMERA' and cam.data.background_images[0].image is not None
 
 
+def test_find_faces_fills_the_face_list(reconstructed):
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    settings = bpy.context.scene.facespace
+    settings.photo_path = str(reconstructed["photo"])
+    assert bpy.ops.facespace.find_faces() == {'FINISHED'}
+    assert len(settings.faces) == 1 and settings.face_index == 0
+    x0, y0, x1, y1 = settings.faces[0].box
+    assert 0 <= x0 < x1 <= 910 and 0 <= y0 < y1 <= 1137 and settings.faces[0].score > 0.9
+    assert bpy.ops.facespace.choose_face(index=0) == {'FINISHED'}
+
+
 def test_undo_removes_the_head(reconstructed, ict_model):
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.ed.undo_push(message="before FaceSpace")
