@@ -89,6 +89,28 @@ def test_find_faces_fills_the_face_list(reconstructed):
     assert bpy.ops.facespace.choose_face(index=0) == {'FINISHED'}
 
 
+def test_background_job_and_cancel(reconstructed, ict_model):
+    """What the modal operator does: the engine in a thread, polled; the head built after."""
+    import time
+    from facespace.engine.errors import Cancelled
+    from facespace.operators import jobs
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    options = jobs.engine_options(-1, 256, "fast", "cpu")
+    job = jobs.ReconstructJob(str(reconstructed["photo"]), ict_model, options).start()
+    seen = set()
+    while not job.done:
+        seen.add(job.status)
+        time.sleep(0.02)
+    assert job.error is None and job.result is not None
+    assert len(seen - {""}) >= 2  # progress messages arrived while it ran
+    head = jobs.head_from_result(bpy.context, ict_model, job.result, name="threaded head")
+    assert head.facespace.is_head and head.facespace.camera is not None
+    cancelled = jobs.ReconstructJob(str(reconstructed["photo"]), ict_model, options)
+    cancelled.cancel.set()  # Esc before the first stage
+    cancelled.start().join(60)
+    assert cancelled.done and isinstance(cancelled.error, Cancelled) and cancelled.result is None
+
+
 def test_undo_removes_the_head(reconstructed, ict_model):
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.ed.undo_push(message="before FaceSpace")
