@@ -196,12 +196,20 @@ def visible_triangles(v, planes, ref, det, batch, F, resolution):
         nrows = (y1 - y0 + 1).clamp(min=0)
         live = (det.abs() > 0) & (nrows > 0) & torch.isfinite(det)   # NaN/inf vertices draw nothing
         zbuf = torch.full((batch * H * W,), _NO_HIT, dtype=torch.int64, device=dev)
-        # triangles inside the depth range need only their 3 edges; the others also near/far
-        for group, K in ((live & ~crosses, 3), (live & crosses, 5)):
-            keep = group.nonzero().squeeze(1)
-            if keep.numel() == 0:
-                continue
-            everything = keep.numel() == det.numel()
+        # triangles inside the depth range need only their 3 edges; the others also near/far.
+        # Usually none leaves the depth range: then all triangles go through unselected (no
+        # gathers), the dead ones with 0 rows so their (possibly non-finite) tables are never read
+        hard = live & crosses
+        groups = ((None, 3),) if not bool(hard.any()) else ((live & ~crosses, 3), (hard, 5))
+        for group, K in groups:
+            if group is None:
+                keep = torch.arange(det.numel(), device=dev)
+                everything = True
+            else:
+                keep = group.nonzero().squeeze(1)
+                if keep.numel() == 0:
+                    continue
+                everything = keep.numel() == det.numel()
             e = planes if everything else planes.view(12, -1).index_select(1, keep).view(3, 4, -1)
             e = e / (det if everything else det[keep])        # (3, 4, n): e_0..e_2, z/w
             zplane = e[:, 3]
@@ -216,8 +224,14 @@ def visible_triangles(v, planes, ref, det, batch, F, resolution):
             zA, zB, zR = zplane.unbind(0)                     # depth plane in absolute pixels (small terms)
             zC = zR - zB * rk[1] - zA * rk[0]
             ftab = torch.cat([slope, offset, torch.stack([zA, zB, zC])])   # (4K + 3, n)
-            itab = torch.stack([y0[keep], keep % F, torch.div(keep, F, rounding_mode="floor") * (H * W)])
-            nr = nrows[keep]
+            if group is None:
+                itab = torch.stack([y0, keep % F if batch > 1 else keep,
+                                    torch.div(keep, F, rounding_mode="floor") * (H * W) if batch > 1
+                                    else torch.zeros_like(keep)])
+                nr = torch.where(live, nrows, torch.zeros_like(nrows))
+            else:
+                itab = torch.stack([y0[keep], keep % F, torch.div(keep, F, rounding_mode="floor") * (H * W)])
+                nr = nrows[keep]
             csum = torch.cumsum(nr, 0)
             n_chunks = max(1, -(-int(csum[-1]) // _CHUNK_ROWS))
             cuts = torch.searchsorted(csum, torch.arange(1, n_chunks, device=dev) * _CHUNK_ROWS).tolist()
@@ -237,11 +251,14 @@ def barycentrics(planes, ref, det, ids, F, need_db=True):
     flat = ids.reshape(-1)
     pix = (flat >= 0).nonzero().squeeze(1)
     t = flat.index_select(0, pix)
-    b = torch.div(pix, H * W, rounding_mode="floor")
-    rem = pix - b * (H * W)
+    if B == 1:                                                # one image: skip the batch split
+        rem, gi = pix, t
+    else:
+        b = torch.div(pix, H * W, rounding_mode="floor")
+        rem = pix - b * (H * W)
+        gi = t + b * F
     Yi = torch.div(rem, W, rounding_mode="floor")
     X, Y = (rem - Yi * W).to(dt), Yi.to(dt)
-    gi = t + b * F
     pA, pB, pR = planes.reshape(12, -1).index_select(1, gi).view(3, 4, -1).unbind(0)   # (4, P) each
     Xr, Yr = ref.index_select(1, gi).unbind(0)
     f0, f1, f2, f3 = torch.addcmul(torch.addcmul(pR, pA, X - Xr), pB, Y - Yr).unbind(0)   # c_0..c_2, n_z
