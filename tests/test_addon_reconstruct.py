@@ -111,6 +111,19 @@ def test_background_job_and_cancel(reconstructed, ict_model):
     assert cancelled.done and isinstance(cancelled.error, Cancelled) and cancelled.result is None
 
 
+def test_photo_from_an_image_in_the_blend(reconstructed):
+    """An image already in the .blend, packed (no file to read): its pixels go to the engine."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    image = bpy.data.images.load(str(reconstructed["photo"]))
+    image.pack()
+    image.filepath = ""
+    assert bpy.ops.facespace.reconstruct(image_name=image.name, **OPTIONS) == {'FINISHED'}
+    head = next(o for o in bpy.data.objects if o.type == 'MESH')
+    assert head.facespace.photo == image and head.name == f"{image.name} head"
+    assert head.facespace.camera.data.background_images[0].image == image
+    assert list(head["facespace_fit"]["image_size"]) == [910, 1137]
+
+
 def test_undo_removes_the_head(reconstructed, ict_model):
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.ed.undo_push(message="before FaceSpace")
