@@ -114,21 +114,23 @@ def _row_ranges(v, H, W):
     return y0, y1, ~inside
 
 
-def _span_table(e, ref):
+def _span_table(e, ref, out):
     """Span solver per triangle. e (3 coefs, K constraints, T): g = A (X - X_r) + B (Y - Y_r) + R
-    >= 0 bounds X by p Y + q from below (A > 0) or above (A < 0). Returns slopes and offsets
-    (2K, T) of [lower bounds | negated upper bounds]; unused slots are -inf so amax ignores
-    them. A == 0 (a horizontal edge) is already enforced by the triangle's row range."""
+    >= 0 bounds X by p Y + q from below (A > 0) or above (A < 0). Writes slopes and offsets
+    into out (4K, T) = [slopes (2K) | offsets (2K)], each [lower bounds | negated upper bounds];
+    unused slots are -inf so the max ignores them. A == 0 (a horizontal edge) is already
+    enforced by the triangle's row range."""
+    K = e.shape[1]
     A, B, R = e[0], e[1], e[2]
     inv = 1.0 / torch.where(A == 0, torch.ones_like(A), A)
     p = -B * inv
     q = torch.addcmul(ref[0], B * ref[1] - R, inv)
-    zeros = torch.zeros_like(A)
-    ninf = torch.full_like(A, float("-inf"))
     lower, upper = A > 0, A < 0
-    slope = torch.cat([torch.where(lower, p, zeros), torch.where(upper, -p, zeros)])
-    offset = torch.cat([torch.where(lower, q, ninf), torch.where(upper, -q, ninf)])
-    return slope, offset
+    zero, inf = p.new_tensor(0.0), p.new_tensor(float("inf"))
+    torch.where(lower, p, zero, out=out[:K])
+    torch.where(upper, p, zero, out=out[K:2 * K]).neg_()
+    torch.where(lower, q, -inf, out=out[2 * K:3 * K])
+    torch.where(upper, q, inf, out=out[3 * K:4 * K]).neg_()
 
 
 def _segment_ids(counts, starts, total):
@@ -161,7 +163,10 @@ def _spans_depth_test(ftab, itab, K, nrows, W, zbuf, id_offset=0):
         tid, boff = it[1], it[2]
     tk = ftab.index_select(1, k)                              # (4K + 3, R)
     Yf = Y.to(tk.dtype)
-    ext = torch.addcmul(tk[2 * K:4 * K], tk[:2 * K], Yf).view(2, K, R).amax(1)   # (lo, -hi)
+    e = torch.addcmul(tk[2 * K:4 * K], tk[:2 * K], Yf).view(2, K, R)
+    ext = e[:, 0]                                             # (lo, -hi): max over the constraints
+    for j in range(1, K):                                     # (element-wise beats amax over K)
+        ext = torch.maximum(ext, e[:, j])
     xl = torch.ceil(ext[0] - _SPAN_EPS).clamp_(0, W)
     xr = torch.floor(_SPAN_EPS - ext[1]).clamp_(-1, W - 1)
     n = (xr - xl + 1).clamp_(min=0).long()
@@ -235,10 +240,12 @@ def visible_triangles(v, planes, ref, det, batch, F, resolution):
             else:
                 e = e[:, :3]
             rk = ref if everything else ref.index_select(1, keep)
-            slope, offset = _span_table(e, rk)
+            ftab = torch.empty(4 * K + 3, rk.shape[1], dtype=e.dtype, device=dev)   # (4K + 3, n)
+            _span_table(e, rk, ftab[:4 * K])
             zA, zB, zR = zplane.unbind(0)                     # depth plane in absolute pixels (small terms)
-            zC = zR - zB * rk[1] - zA * rk[0]
-            ftab = torch.cat([slope, offset, torch.stack([zA, zB, zC])])   # (4K + 3, n)
+            ftab[4 * K] = zA
+            ftab[4 * K + 1] = zB
+            torch.sub(zR - zB * rk[1], zA * rk[0], out=ftab[4 * K + 2])
             if group is None:
                 itab = y0[None] if batch == 1 else \
                     torch.stack([y0, keep % F, torch.div(keep, F, rounding_mode="floor") * (H * W)])
