@@ -89,6 +89,8 @@ def _pad_wrap(t):
     """(B, C, h, w) -> (B, C, h + 2, w + 2) with the opposite edges copied around.
     (index_select, not slicing/F.pad: their backward allocates one full buffer per slice)"""
     h, w = t.shape[-2:]
+    if not (torch.is_grad_enabled() and t.requires_grad) and h > 1 and w > 1:
+        return F.pad(t, (1, 1, 1, 1), mode="circular")        # same values, faster without a backward
     rows = torch.remainder(torch.arange(-1, h + 1, device=t.device), h)
     cols = torch.remainder(torch.arange(-1, w + 1, device=t.device), w)
     nhwc = t.permute(0, 2, 3, 1)                              # the pyramid's storage order
@@ -186,14 +188,14 @@ def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_m
         filter_mode = "linear-mipmap-linear" if uv_da is not None else "linear"
     dt = torch.promote_types(tex.dtype, uv.dtype)
     tex = tex.to(dt)
-    u, v = uv.reshape(-1, 2).to(dt).unbind(1)
-    b = torch.zeros_like(u, dtype=torch.long) if Bt == 1 else \
-        torch.arange(B, device=uv.device).repeat_interleave(H * W)
+    uvf = uv.reshape(1, B * H * W, 2).to(dt)
+    u, v = uvf[0].unbind(1)
+    b = None if Bt == 1 and filter_mode != "nearest" else \
+        torch.zeros_like(u, dtype=torch.long) if Bt == 1 else torch.arange(B, device=uv.device).repeat_interleave(H * W)
     if filter_mode == "nearest":
         return sample_nearest(tex, b, u, v, boundary_mode).view(B, H, W, C)
     if Bt == B and B > 1 and (filter_mode == "linear" or uv_da is None):
-        return sample_grid(tex.permute(0, 3, 1, 2), uv.reshape(B, H * W, 2).to(dt), boundary_mode).view(B, H, W, C)
-    uvf = uv.reshape(1, B * H * W, 2).to(dt)
+        return sample_grid(tex.permute(0, 3, 1, 2), uvf.view(B, H * W, 2), boundary_mode).view(B, H, W, C)
     if filter_mode == "linear" or uv_da is None:
         if Bt == 1:
             return sample_grid(tex.permute(0, 3, 1, 2), uvf, boundary_mode).view(B, H, W, C)
