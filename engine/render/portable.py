@@ -12,7 +12,7 @@ Method (batched tensor ops only, no per-pixel or per-triangle Python loops):
 2. Scan conversion by spans: for every (triangle, pixel row) of the triangle's vertical extent
    the affine constraints (3 edges, plus near/far for triangles that leave the depth range)
    cut the row to one interval of columns; the covered fragments are expanded with
-   repeat_interleave and the nearest per pixel wins through scatter_reduce(amin) on a packed
+   segment ids (index_add of segment starts + cumsum) and the nearest per pixel wins through scatter_reduce(amin) on a packed
    int64 key (fixed-point depth << 32 | triangle).
 3. The winner's barycentrics, depth and screen-space derivatives are re-evaluated from
    pos_clip with autograd-tracked ops, so gradients reach vertex positions like nvdiffrast.
