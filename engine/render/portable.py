@@ -198,7 +198,7 @@ def _spans_depth_test(ftab, itab, K, nrows, W, zbuf, id_offset=0):
         if nf == 0:
             continue
         r = _segment_ids(nc, rowtab[0, ra:rb] - fa, nf).add_(ra)   # row of each fragment
-        tab = rowtab.index_select(1, r)
+        tab = [row.index_select(0, r) for row in rowtab]      # per row: int64 gathers along dim 1 are slower
         local = torch.arange(fa, fa + nf, device=dev) - tab[0]
         key = torch.addcmul(tab[1], tab[2], local)
         zbuf.scatter_reduce_(0, tab[3] + local, key, reduce="amin")
