@@ -212,11 +212,10 @@ def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_m
     n_levels = len(levels)
     # trilinear weights: level floor(lod) gets 1 - frac, the next one frac
     lod = mip_level(uv_da.to(dt), Ht, Wt).reshape(-1).clamp(0, n_levels - 1)
-    l0 = torch.floor(lod.detach())
-    frac = lod - l0
     # level 0 is sampled everywhere (it serves the magnified, background and lod < 1 pixels,
-    # usually most of the image) with weight 1 - frac where the lower level is 0, else 0
-    w0 = torch.where(l0 == 0, 1 - frac, torch.zeros_like(frac))
+    # usually most of the image) with weight 1 - frac where the lower level is 0, else 0,
+    # i.e. max(1 - lod, 0)
+    w0 = (1 - lod).clamp(min=0)
     if Bt == 1:
         out = sample_grid(levels[0], uvf, boundary_mode, padded=True)[0] * w0[:, None]
     else:
@@ -226,12 +225,15 @@ def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_m
     rest = (lod.detach() > 0).nonzero().squeeze(1)
     if rest.numel() == 0:
         return out.view(B, H, W, C)
-    key_r = 2 * l0.index_select(0, rest).long() + (frac.detach().index_select(0, rest) > 0).long() - 1
+    lod_r = lod.index_select(0, rest)
+    l0 = torch.floor(lod_r.detach())
+    frac = lod_r - l0
+    key_r = 2 * l0.long() + (frac.detach() > 0).long() - 1
     order = torch.argsort(key_r.to(torch.int16))              # small keys: the int16 sort is 4x faster
     rest = rest.index_select(0, order)
     ends = torch.cumsum(torch.bincount(key_r, minlength=2 * n_levels), 0).tolist()
     starts = [0] + ends[:-1]
-    f_sorted = frac.index_select(0, rest)
+    f_sorted = frac.index_select(0, order)
     uv_sorted = uvf.index_select(1, rest) if Bt == 1 else None
     runs = {}
     for level in range(1, n_levels):
