@@ -12,8 +12,8 @@ def vertex_normals(verts: torch.Tensor, tri: torch.Tensor) -> torch.Tensor:
     v0, v1, v2 = verts.index_select(-2, t.t().reshape(-1)).unflatten(-2, (3, -1)).unbind(-3)   # one gather
     fn = torch.linalg.cross(v1 - v0, v2 - v0, dim=-1)
     n = torch.zeros_like(verts)                               # fresh buffer: in-place adds are autograd-safe
-    for i in range(3):
-        n.index_add_(-2, t[:, i], fn)
+    for i in range(3):                                        # scatter_add_ beats index_add_ on CPU
+        n.scatter_add_(-2, t[:, i].view(*([1] * (fn.dim() - 2)), -1, 1).expand_as(fn), fn)
     return n / n.norm(dim=-1, keepdim=True).clamp(min=1e-12)
 
 
