@@ -11,6 +11,7 @@ import numpy as np
 
 from . import camera as camera_mod
 from . import materials
+from ..engine.texture.atlas import atlas_uvs
 from .model_cache import derived
 
 FIT_KEY = "facespace_fit"  # ID property with the fitted parameters (survives save/reopen)
@@ -46,7 +47,8 @@ def build_mesh(name: str, model, basis_flat: np.ndarray):
     mesh.polygons.foreach_set("loop_start", model.poly_starts.astype(np.int32))
     mesh.polygons.foreach_set("material_index", model.poly_materials.astype(np.int32))
     uv = mesh.uv_layers.new(name="UVMap")
-    uv.uv.foreach_set("vector", model.corner_uvs.astype(np.float32).ravel())
+    # the baked texture's atlas (face and head tiles packed into one square), not ICT's raw UDIM-like UVs
+    uv.uv.foreach_set("vector", atlas_uvs(model)[model.corner_uv_index].ravel())
     mesh.update(calc_edges=True)
     mesh.shade_smooth()
     return mesh

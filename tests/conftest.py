@@ -1,6 +1,7 @@
 """Shared fixtures: the real ICT model and the real data in ../shared, read in place."""
 from __future__ import annotations
 
+import os
 import sys
 import tarfile
 from pathlib import Path
@@ -42,3 +43,17 @@ def ict_model(tmp_path_factory):
         from engine.install import install_model
         path = install_model(archive, data_dir=tmp_path_factory.mktemp("model"))
         return load_model(path)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config._facespace_exitstatus = int(exitstatus)
+
+
+def pytest_unconfigure(config):
+    """bpy (the PyPI module) can deadlock at interpreter exit: its delayed-file-close thread
+    waits on a condition variable that a static destructor is destroying. Once pytest has
+    reported everything, leave without running C++ static destructors if bpy was loaded."""
+    if "bpy" in sys.modules and hasattr(config, "_facespace_exitstatus"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(config._facespace_exitstatus)
