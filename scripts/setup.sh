@@ -7,10 +7,10 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install -r requirements.txt
+.venv/bin/python -m pip install -r requirements.txt -c constraints.txt
 # facenet-pytorch 2.6.0 pins torch<2.3, numpy<2, Pillow<10.3, which cannot coexist with
 # bpy/mediapipe/torch 2.14; its code runs fine on the versions above, so skip its pins.
-.venv/bin/python -m pip install --no-deps -r requirements-nodeps.txt
+.venv/bin/python -m pip install --no-deps -r requirements-nodeps.txt -c constraints.txt
 ARCHIVE=../shared/models/ict-facekit.tar.xz
 if [ -f "$ARCHIVE" ]; then
   .venv/bin/python -m engine install-model --from "$ARCHIVE"
