@@ -4,7 +4,8 @@ from __future__ import annotations
 import importlib
 
 # registration order matters: properties first (operators and panels use them)
-_MODULES = ("properties", "head_ops", "reconstruct_op", "export_ops", "prefs_ops")
+_MODULES = ("properties", "head_ops", "reconstruct_op", "export_ops", "prefs_ops",
+            "edit_ops", "mix_op")
 
 
 def _modules():

@@ -100,3 +100,108 @@ def symmetrise(obj, model) -> None:
             other = blocks.get(kb.name[:-2] + "_R")
             if other is not None:
                 kb.value = other.value = 0.5 * (kb.value + other.value)
+
+
+# ---- "Edit face" sliders (engine.editing, issue #7) -----------------------------------
+# The head keeps its base identity (sd) and the slider values in obj[EDIT_KEY]; every
+# change evaluates engine.editing.apply_edits(base, state) and writes the result into the
+# identity sliders. `_edit_writing` stops the writes from re-entering the callbacks.
+EDIT_KEY = "facespace_edit_record"  # not "facespace_edit": that is the PointerProperty's own storage
+_edit_writing = 0
+
+
+@contextlib.contextmanager
+def edit_writing():
+    """Change edit sliders without evaluating the edits (bake, reset, loading)."""
+    global _edit_writing
+    _edit_writing += 1
+    try:
+        yield
+    finally:
+        _edit_writing -= 1
+
+
+def edit_state(obj):
+    """The EditState the head's edit sliders describe."""
+    from ..engine.editing import EditState
+    from ..engine.editing.measure import NAMES
+    props = obj.facespace_edit
+    measurements = {n: float(getattr(props, n)) for n in NAMES if getattr(props, n)}
+    bound = None
+    if props.use_bound:
+        from ..engine.editing import bound_for_percentile
+        from .model_cache import get_model
+        bound = float(bound_for_percentile(props.bound_percentile, get_model()))
+    return EditState(measurements=measurements, caricature=float(props.caricature),
+                     symmetry=float(props.symmetry), bound=bound)
+
+
+def edit_base(obj) -> np.ndarray | None:
+    """The identity (sd) the edits start from, or None when the head has no edits yet."""
+    rec = obj.get(EDIT_KEY)
+    if rec is None or "base" not in rec:
+        return None
+    return np.array(list(rec["base"]), dtype=np.float64)  # a copy: the ID property may be freed
+
+
+def apply_edits_to_head(obj):
+    """Evaluate the edit sliders on the base identity and update the mesh; returns EditResult."""
+    from ..engine.editing import apply_edits
+    from .model_cache import get_model
+    model = get_model()
+    base = edit_base(obj)
+    if base is None:  # first edit: the current identity becomes the base
+        base = identity_values(obj).astype(np.float64)
+    std = np.asarray(model.identity_std, np.float64)
+    state = edit_state(obj)
+    result = apply_edits(base * std, state, model)
+    values = (result.identity / std).astype(np.float32)
+    obj[EDIT_KEY] = {"base": [float(v) for v in base], "state": state.to_dict(),
+                     "result": [float(v) for v in values], "clamped": bool(result.clamped)}
+    global _edit_writing
+    _edit_writing += 1
+    try:
+        set_identity_values(obj, values)
+    finally:
+        _edit_writing -= 1
+    return result
+
+
+def reset_edit_sliders(obj) -> None:
+    from ..engine.editing.measure import NAMES
+    props = obj.facespace_edit
+    with edit_writing():
+        for n in NAMES:
+            setattr(props, n, 0.0)
+        props.caricature = 1.0
+        props.symmetry = 0.0
+
+
+def bake_edits(obj) -> None:
+    """The current (edited) identity becomes the base; edit sliders back to unchanged."""
+    reset_edit_sliders(obj)
+    if EDIT_KEY in obj:
+        del obj[EDIT_KEY]
+
+
+def reset_edits(obj) -> None:
+    """Back to the base identity; edit sliders back to unchanged."""
+    base = edit_base(obj)
+    reset_edit_sliders(obj)
+    if EDIT_KEY in obj:
+        del obj[EDIT_KEY]
+    if base is not None:
+        set_identity_values(obj, base)
+
+
+def on_edit_changed(props, context):
+    if _edit_writing or _suspend:
+        return
+    obj = props.id_data
+    if getattr(obj, "facespace", None) is None or not obj.facespace.is_head:
+        return
+    try:
+        apply_edits_to_head(obj)
+    except Exception as exc:  # model missing etc.: say so, leave the mesh as it was
+        from ..ui import strings as S
+        print(S.EDIT_FAILED.format(error=exc))

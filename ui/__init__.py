@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-_MODULES = ("preferences", "panels")
+_MODULES = ("preferences", "edit_panel", "panels")  # slider groups before the panels
 
 
 def _modules():

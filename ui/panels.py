@@ -86,6 +86,7 @@ class FACESPACE_PT_head(_Panel, bpy.types.Panel):
         row = layout.row(align=True)
         row.operator("facespace.randomise", icon='MOD_NOISE')
         row.operator("facespace.symmetrise", icon='MOD_MIRROR')
+        layout.operator("facespace.mix_heads", icon='MOD_DATA_TRANSFER')
 
 
 class _HeadSubPanel(_Panel):
