@@ -150,8 +150,13 @@ def apply_edits_to_head(obj):
     from .model_cache import get_model
     model = get_model()
     base = edit_base(obj)
+    current = identity_values(obj).astype(np.float64)
     if base is None:  # first edit: the current identity becomes the base
-        base = identity_values(obj).astype(np.float64)
+        base = current
+    else:  # identity changed elsewhere since the last edit (sliders, randomise...): keep that change
+        last = np.array(list(obj[EDIT_KEY].get("result", current)), dtype=np.float64)
+        if last.shape == current.shape and np.abs(current - last).max() > 1e-5:
+            base = base + (current - last)
     std = np.asarray(model.identity_std, np.float64)
     state = edit_state(obj)
     result = apply_edits(base * std, state, model)

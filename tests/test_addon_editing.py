@@ -175,3 +175,61 @@ def test_mix_needs_two_heads(scene, ict_model):
     with pytest.raises(RuntimeError, match="at least two"):
         bpy.ops.facespace.mix_heads()
     assert (len(bpy.data.objects), len(bpy.data.meshes), len(bpy.data.materials), len(bpy.data.images)) == counts
+
+
+def test_identity_changed_elsewhere_is_kept(scene, ict_model):
+    from facespace import api
+    head = api.add_head(identity(10))
+    head.facespace_edit.caricature = 1.5
+    head.facespace.identity[40].value += 1.0  # an identity slider moved by hand
+    head.facespace_edit.caricature = 1.0
+    expected = identity(10).astype(np.float64)
+    expected[40] += 1.0 / 1.0  # the hand change became part of the base
+    np.testing.assert_allclose(api.identity(head), expected, atol=1e-5)
+
+
+def test_mixed_texture(scene, ict_model):
+    from engine.editing import AREAS
+    from facespace.operators.head_build import build_head
+    from facespace.operators.mix_op import head_texture
+    red = np.zeros((64, 64, 3), np.uint8); red[..., 0] = 200
+    blue = np.zeros((64, 64, 3), np.uint8); blue[..., 2] = 180
+    a, _ = build_head(bpy.context, ict_model, identity(11), name="Head A", texture=red)
+    b, _ = build_head(bpy.context, ict_model, identity(12), name="Head B", texture=blue)
+    np.testing.assert_array_equal(head_texture(a), red)
+    _select(a, b)
+    choice = {area: "Head A" for area in AREAS}
+    choice["nose"] = "Head B"
+    assert bpy.ops.facespace.mix_heads(**choice) == {'FINISHED'}
+    tex = head_texture(bpy.context.view_layer.objects.active)
+    assert tex.shape == red.shape
+    assert (tex[..., 2] > 0).any() and (tex[..., 0] == 200).mean() > 0.5  # some nose blue, mostly A
+
+
+class _Layout:
+    """Records what a draw function asks for (bpy's UILayout needs a window)."""
+    def __init__(self, log):
+        self.log, self.active = log, True
+
+    def __getattr__(self, name):
+        def call(*args, **kw):
+            self.log.append((name, args, kw))
+            if name == "prop":
+                assert hasattr(args[0], args[1]), args[1]
+            return _Layout(self.log)
+        return call
+
+
+def test_edit_panel_draws(scene, ict_model):
+    from engine.editing.measure import NAMES
+    from facespace import api
+    from facespace.ui import edit_panel, slider_groups
+    assert edit_panel.GROUP_ID in [g[0] for g in slider_groups.GROUPS]
+    assert hasattr(bpy.types, "FACESPACE_PT_group_" + edit_panel.GROUP_ID)
+    head = api.add_head(identity(13))
+    log = []
+    edit_panel.draw_edit(_Layout(log), bpy.context, head)
+    props = [c[1][1] for c in log if c[0] == "prop"]
+    assert set(NAMES) <= set(props) and {"caricature", "symmetry", "use_bound", "bound_percentile"} <= set(props)
+    labels = [c[2].get("text", "") for c in log if c[0] == "label"]
+    assert any("typical" in t or "unusual" in t for t in labels)
