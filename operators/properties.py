@@ -6,6 +6,8 @@ Slider paths (for scripts and drivers):
     obj.data.shape_keys.key_blocks["jawOpen"].value   expression, 0..1 (53 ARKit names)
     obj.facespace.texture_mode            'PHOTO' or 'DELIT'
     obj["facespace_fit"]                  fitted identity, expression, K, world_to_camera, ...
+    obj.facespace_edit.nose_length        Edit Face sliders (operators/edit_ops.py): 14 measurements
+                                          in mm, caricature, symmetry, use_bound, bound_percentile
 """
 from __future__ import annotations
 
