@@ -50,14 +50,11 @@ def collect(model, n_faces=40, seed=100, texture=None, yaw_max=60.0):
     """Render random faces and detect them: list of (SyntheticFace, detected (478, 2))."""
     from .detect import choose_face, detect_faces, face_landmarks
     from .errors import FaceSpaceError
-    from .synthetic import render_head, sample_face
+    from .synthetic import render_random_face
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n_faces):
-        face = sample_face(model, rng, yaw_max=yaw_max, face_fraction=0.4)
-        bg = np.full((face.image_size[1], face.image_size[0], 3), rng.integers(40, 220, 3), np.uint8)
-        img, _ = render_head(model, face.vertices(model), face.world_to_camera, face.K, face.image_size,
-                             texture=texture, background=bg)
+        face, img = render_random_face(model, rng, texture=texture, yaw_max=yaw_max, background=(40, 220))
         try:
             lm = face_landmarks(img, choose_face(detect_faces(img)))
         except FaceSpaceError:

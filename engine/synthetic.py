@@ -199,6 +199,16 @@ def render_head(model, vertices, world_to_camera, K, image_size, texture=None, b
     return np.clip(out, 0, 255).astype(np.uint8), cov
 
 
+def render_random_face(model, rng, texture=None, yaw_max=60.0, background=(40, 220)):
+    """A face drawn from the model (face fraction 0.4) rendered over a random flat background
+    whose grey levels lie in [background[0], background[1]): (SyntheticFace, image)."""
+    face = sample_face(model, rng, yaw_max=yaw_max, face_fraction=0.4)
+    bg = np.full((face.image_size[1], face.image_size[0], 3), rng.integers(*background, 3), np.uint8)
+    img, _ = render_head(model, face.vertices(model), face.world_to_camera, face.K, face.image_size,
+                         texture=texture, background=bg)
+    return face, img
+
+
 def textured_render_at_yaw(model, vertices, texture, yaw_deg, size=512, focal_factor=2.5):
     """The head alone, turned by yaw_deg from frontal, framed on its face: an 'other view'."""
     R = head_rotation(yaw_deg)

@@ -2,42 +2,14 @@
 equal the engine's evaluation, save/reopen, editing operators, export. No photo needed."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 bpy = pytest.importorskip("bpy")
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("headless_reconstruct", ROOT / "scripts" / "headless_reconstruct.py")
-headless = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(headless)
+from tests.addon_support import addon, evaluated_vertices, headless, scene  # noqa: E402,F401
 
 ARKIT_SAMPLE = {"jawOpen", "eyeBlink_L", "eyeBlink_R", "mouthSmile_L", "browInnerUp_R", "mouthFunnel"}
-
-
-@pytest.fixture(scope="module")
-def addon(ict_model):
-    yield headless.load_addon()
-    headless.unload_addon()  # bpy can hang at exit with the classes still registered
-
-
-@pytest.fixture
-def scene(addon):
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    return bpy.context.scene
-
-
-def evaluated_vertices(obj) -> np.ndarray:
-    dg = bpy.context.evaluated_depsgraph_get()
-    ev = obj.evaluated_get(dg)
-    mesh = ev.to_mesh()
-    co = np.empty(len(mesh.vertices) * 3, np.float32)
-    mesh.vertices.foreach_get("co", co)
-    ev.to_mesh_clear()
-    return co.reshape(-1, 3)
 
 
 def test_register_unregister_cycle(addon):

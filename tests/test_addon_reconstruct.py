@@ -3,7 +3,6 @@ scripts and headless use it), undo, a photo without a face, a Workbench render f
 fitted camera against the detected face box, and the README's headless main-job command."""
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -15,10 +14,9 @@ bpy = pytest.importorskip("bpy")
 pytest.importorskip("engine.reconstruct")
 from conftest import need_shared  # noqa: E402
 
+from tests.addon_support import headless  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("headless_reconstruct", ROOT / "scripts" / "headless_reconstruct.py")
-headless = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(headless)
 
 PHOTO = ("photos", "identity", "obama__obama.jpg")
 OPTIONS = dict(texture_size=256, quality="fast", device="cpu")

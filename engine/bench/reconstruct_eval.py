@@ -61,15 +61,13 @@ def synthetic_render_eval(model, n=6, seed=0, texture=None, quality="balanced", 
     """Full pipeline (MTCNN, mediapipe, fit) on rendered model faces with known geometry.
     Faces the detector misses are counted, not scored."""
     from ..errors import FaceSpaceError
+    from ..fit import Camera, rotation_angles
     from ..reconstruct import ReconstructOptions, detector_basis, reconstruct
-    from ..synthetic import detector_targets, face_error_mm, render_head, sample_face
+    from ..synthetic import detector_targets, face_error_mm, render_random_face
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(n):
-        face = sample_face(model, rng, yaw_max=yaw_max, face_fraction=0.4)
-        bg = np.full((face.image_size[1], face.image_size[0], 3), rng.integers(60, 200, 3), np.uint8)
-        img, _ = render_head(model, face.vertices(model), face.world_to_camera, face.K, face.image_size,
-                             texture=texture, background=bg)
+        face, img = render_random_face(model, rng, texture=texture, yaw_max=yaw_max, background=(60, 200))
         row = {"yaw": face.yaw_deg}
         try:
             rec = reconstruct(img, model, ReconstructOptions(texture_size=64, quality=quality))
@@ -81,10 +79,8 @@ def synthetic_render_eval(model, n=6, seed=0, texture=None, quality="balanced", 
         clean, _ = detector_targets(model, face)
         basis = detector_basis(model)
         c = np.concatenate([rec.identity, rec.expression]).astype(np.float64)
-        from ..fit import Camera
         cam = Camera(rec.rotation, rec.translation, rec.focal, rec.image_size)
         proj = cam.project(basis.mean + np.tensordot(c, basis.basis, 1))
-        from ..fit import rotation_angles
         row.update({"yaw_error_deg": abs(rotation_angles(rec.rotation)["yaw"] - face.yaw_deg),
                     "mean_mm": float(err.mean()), "p90_mm": float(np.percentile(err, 90)),
                     "mean_shape_mm": float(face_error_mm(model, face.vertices(model), model.mean).mean()),
