@@ -15,7 +15,9 @@ Energy (pixels normalised by the face size s so the weights do not depend on res
     + lambda_l1 sum e  +  (log f - log f0)^2 / (2 sigma_f^2),    0 <= e <= 1
 rho is Geman-McClure, minimised by iteratively reweighted least squares. Expressions stay in
 [0, 1] by an active-set projection (bound variables pushed outwards are frozen).
-Coarse to fine: rigid + focal on the mean shape first, then everything.
+Coarse to fine: rigid + focal on the mean shape first, then everything. A trusted
+initialisation (the landmark regressor's, whose pose is within a few degrees) skips the rigid
+stage: that is where its time saving comes from (docs/benchmarks.md, Regression).
 The jaw contour is a sliding correspondence: a callback re-selects, every few iterations,
 which model vertices lie on the silhouette for the current pose and shape.
 """
@@ -43,6 +45,9 @@ class FitSettings:
     focal_sigma: float = 0.05    # prior width of log focal: landmarks barely constrain it
     focal_prior: float = 1.4     # f0 = focal_prior * max(w, h): a 50 mm-equivalent lens
     contour_weight: float = 4.0  # per contour point, relative to one detector point
+    trust_init_sigmas: float = 2.5  # an init whose median point residual is below this (in sigmas)
+    #                                 starts the full fit directly; otherwise it competes with
+    #                                 the closed-form start through the rigid stage
     quality: str = "balanced"
 
 
@@ -173,6 +178,14 @@ def rigid_init(X: np.ndarray, p: np.ndarray, image_size, focal: float, weights=N
     txy = (pm - c) * tz / focal - (R @ Xm)[:2]
     t = np.array([txy[0], txy[1], tz - (R @ Xm)[2]])
     return Camera(R, t, focal, (w, h))
+
+
+def _init_trusted(state, problem, cxy, sig_px, max_sigmas) -> bool:
+    """True when the start's median landmark residual is within `max_sigmas` noise levels.
+    A regressor guess in the wrong basin (e.g. mirrored yaw) is off by many sigmas."""
+    import torch
+    r, _ = problem.evaluate(state["R"], state["t"], math.exp(state["logf"]), state["c"], cxy, False, 0)
+    return float(torch.median(r.norm(dim=-1))) <= max_sigmas * sig_px
 
 
 # ---- the solver -------------------------------------------------------------------------
@@ -337,6 +350,9 @@ def _fit(model, targets, basis, image_size, weights, contour, init, settings, de
         W = torch.cat(ws, 0) / sig_px**2
         cn = c_[:n_coeff]
         logf_d = state["logf"] - math.log(f0)
+        # IRLS surrogate (each residual at its own weight): the step's acceptance test. Measured
+        # against the Geman-McClure energy itself it fits as well (NME, synthetic error) and
+        # ranks same-person shapes slightly worse (AUC 0.81 vs 0.83), so it stays
         E = 0.5 * (W * (r**2).sum(-1)).sum() + 0.5 * (lam_diag[:n_coeff] * cn**2).sum() \
             + (l1[:n_coeff] * cn).sum() + 0.5 * logf_d**2 / st.focal_sigma**2
         if not need_jac:
@@ -353,6 +369,20 @@ def _fit(model, targets, basis, image_size, weights, contour, init, settings, de
             H[7:, 7:] += torch.diag(lam_diag[:n_coeff])
             g[7:] += lam_diag[:n_coeff] * cn + l1[:n_coeff]
         return float(E), H, g
+
+    def robust_energy():
+        """The Geman-McClure energy itself, to compare starts. (The IRLS surrogate above weighs
+        each residual by its own weight, so a start with every point far off scores near zero.)"""
+        c_ = state["c"]
+        k2 = st.robust_scale**2
+        E = 0.0
+        for prob in (main, contour_prob):
+            if prob is not None:
+                r, _ = prob.evaluate(state["R"], state["t"], math.exp(state["logf"]), c_, cxy, False, 0)
+                e2 = (r**2).sum(-1) / sig_px**2
+                E += 0.5 * float((prob.weights * k2 * e2 / (k2 + e2)).sum())
+        logf_d = state["logf"] - math.log(f0)
+        return E + float(0.5 * (lam_diag * c_**2).sum() + (l1 * c_).sum()) + 0.5 * logf_d**2 / st.focal_sigma**2
 
     def step(n_coeff):
         nonlocal mu, energy_prev
@@ -397,9 +427,13 @@ def _fit(model, targets, basis, image_size, weights, contour, init, settings, de
             from .errors import Cancelled
             raise Cancelled("Reconstruction cancelled.")
 
+    if init is not None and _init_trusted(state, main, cxy, sig_px, st.trust_init_sigmas):
+        starts = []        # already in the right basin: go straight to the full fit
+        best = (None, path, dict(state))
+    else:
+        best = None
     # coarse: rigid + focal on the start's shape; with two starts keep the one that ends lower
     # (guards against a regressor guess in the wrong basin)
-    best = None
     for name, start in starts:
         state.clear()
         state.update(start)
@@ -414,7 +448,7 @@ def _fit(model, targets, basis, image_size, weights, contour, init, settings, de
             history.append(("rigid", E))
             it_total += 1
         reselect_contour()
-        E = energy_and_system(C, need_jac=False)[0]
+        E = robust_energy()
         if best is None or E < best[0]:
             best = (E, name, dict(state))
     _, path, chosen = best

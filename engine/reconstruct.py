@@ -135,9 +135,11 @@ FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365
              377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
 FACE_OVAL_WEIGHT = 0.3
 # The points that make up the detector's inner 68 (eyes, brows, nose, mouth) count more: the
-# fitted surface then follows them closely (68-point NME 0.0260 -> 0.0251, same-person AUC
-# 0.78 -> 0.84, landmark-only synthetic error 3.11 -> 3.00 mm; docs/reconstruction.md).
-LANDMARK68_WEIGHT = 3.0
+# fitted surface then follows them closely (weight 1 -> 3: 68-point NME 0.0260 -> 0.0251,
+# same-person AUC 0.78 -> 0.84, synthetic 3.11 -> 3.00 mm; 3 -> 10, with the trusted regressor
+# start: NME 0.0229 -> 0.0227, leave-one-out better on 9 of 9 photos instead of 7, AUC 0.826 ->
+# 0.832, synthetic 2.98 -> 2.96 mm; rendered faces 5.58 -> 5.72 mm; docs/reconstruction.md).
+LANDMARK68_WEIGHT = 10.0
 
 
 def detector_weights(n=478):

@@ -10,9 +10,10 @@ from conftest import need_shared
 from engine.bench import reconstruct_eval as ev
 
 # measured values and thresholds: see docs/reconstruction.md
-MIN_IDENTITY_AUC = 0.65      # measured 0.78 (20 photos, 18 same-person pairs)
-NME_IMAGE_RATIO = 1.10        # fit / detector NME per image: measured at most 1.054 (1.022 leave-one-out)
-SYN_RENDER_MAX_MEAN_MM = 8.0  # measured 5.6 mean over 6 renders (the mean shape: 5.2), see docs
+MIN_IDENTITY_AUC = 0.70      # measured 0.83 (20 photos, 18 same-person pairs)
+NME_IMAGE_RATIO = 1.06        # fit / detector NME per image, tables chosen on these photos: measured at most 1.035
+NME_IMAGE_RATIO_LOO = 1.01    # the same, each photo scored with tables chosen without it: measured < 1 on all 9
+SYN_RENDER_MAX_MEAN_MM = 8.0  # measured 5.7 mean over 20 renders (the mean shape: 5.1), see docs
 SYN_RENDER_MAX_YAW_DEG = 6.0
 SMALL_TEXTURE = 64           # the texture is not under test here; keeps the suite fast
 
@@ -77,16 +78,16 @@ def test_same_person_same_shape(identity_recs, ict_model):
 def test_fit_nme_not_worse_than_detector(ict_model):
     """The issue's criterion, as measured (docs/reconstruction.md): the fitted model's 68
     landmarks beat the detector's own 68-point subset on the mean NME, both with the tables
-    chosen on these photos (0.0232 vs 0.0243) and leave-one-photo-out (0.0243 vs 0.0256).
-    Per image it is NOT always better (5 of 9 in-sample, 7 of 9 leave-one-out; worst
-    +5.4% on takeo): capped per image."""
+    chosen on these photos (0.0227 vs 0.0243) and leave-one-photo-out (0.0239 vs 0.0256).
+    Per image, leave-one-out (the fair comparison: neither table has seen the photo) the fit
+    is better on all 9; with the in-sample tables on 6 of 9 (worst +3.5 %, lfpw image_0005)."""
     need_shared("photos", "landmarks")
     need_shared("mediapipe", "face_model_with_iris.obj")
     rows = ev.nme_eval(ict_model, ev.landmark_items())
     assert len(rows) >= 9
     for r in rows:
         assert r["fit_nme"] <= NME_IMAGE_RATIO * r["detector_nme"], r
-        assert r["fit_loo_nme"] <= NME_IMAGE_RATIO * r["detector_loo_nme"], r
+        assert r["fit_loo_nme"] <= NME_IMAGE_RATIO_LOO * r["detector_loo_nme"], r
         # the silhouette jaw and calibrated points beat ICT's fixed 68 vertices
         assert r["fit_nme"] < r["fit_fixed_nme"], r
     mean = {k: np.mean([r[k] for r in rows]) for k in rows[0] if k != "image"}
