@@ -102,6 +102,12 @@ def summarise(rows, tol_mm=0.05) -> dict:
             out["cheapest_at_target"][mode] = "never"
     for r in rows:
         out["failures"][f"{r['init']}/{r['quality']}"] = r["failures"]
+    # the headline: fit time (regressor inference included) at equal accuracy, relative to none
+    base = out["cheapest_at_target"]["none"]
+    for mode in INITS[1:]:
+        b = out["cheapest_at_target"][mode]
+        if isinstance(base, dict) and isinstance(b, dict):
+            out.setdefault("fit_time_vs_none_at_target", {})[mode] = round(b["seconds"] / base["seconds"], 3)
     return out
 
 
