@@ -30,7 +30,8 @@ def reconstruct(photo_path, *, face_index: int = -1, texture_size: int = 1024, q
     """Photo -> a new head object in the scene (never replaces an existing one).
 
     photo_path: a file path, or a bpy.types.Image already in the .blend. face_index: which
-    face, largest first (-1: the largest). quality: 'fast' | 'balanced' | 'high'. device:
+    face, largest first (-1: the largest). quality: 'instant' (the learned regression alone, no
+    fitting) | 'fast' | 'balanced' | 'high'. device:
     'auto' | 'cpu' | 'cuda' | 'mps'. add_camera: add the photo's fitted camera with the photo
     as background. Runs synchronously; raises FaceSpaceError with an artist-readable message.
     """

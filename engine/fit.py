@@ -257,8 +257,10 @@ def fit_landmarks(model, targets: np.ndarray, basis: PointBasis, image_size, *,
                   device="cpu", cancel=None) -> FitResult:
     """Fit camera, pose, identity and expression so `basis` projects onto `targets` (N, 2) px.
 
-    init: optional dict(rotation, translation, focal, identity, expression) (e.g. from the
-    landmark regressor); otherwise a closed-form rigid initialisation on the mean shape.
+    init: optional dict(rotation, translation, focal, identity, expression[, source]) (e.g. from
+    the landmark regressor); otherwise a closed-form rigid initialisation on the mean shape.
+    FitResult.path is "<source>+fit" when the fit continued from it (source default
+    "landmark-regressor"), "fit" when the closed-form start won.
     """
     import torch
     with _threads(torch.device(device)):
@@ -293,7 +295,7 @@ def _fit(model, targets, basis, image_size, weights, contour, init, settings, de
     if init is not None:
         coeffs = np.concatenate([np.asarray(init.get("identity", np.zeros(n_id)), dtype=np.float64),
                                  np.clip(np.asarray(init.get("expression", np.zeros(n_ex)), dtype=np.float64), 0, 1)])
-        starts.insert(0, ("landmark-regressor+fit", {
+        starts.insert(0, (f"{init.get('source', 'landmark-regressor')}+fit", {
             "R": tt(np.asarray(init["rotation"], dtype=np.float64)),
             "t": tt(np.asarray(init["translation"], dtype=np.float64)),
             "logf": math.log(float(init.get("focal", f0))), "c": tt(coeffs)}))

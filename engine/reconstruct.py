@@ -16,6 +16,7 @@ import numpy as np
 from .errors import Cancelled, NoFaceError
 
 QUALITIES = ("fast", "balanced", "high")
+REGRESSORS = ("auto", "genova", "landmark", "none")
 
 
 @dataclass
@@ -24,7 +25,10 @@ class ReconstructOptions:
     texture_size: int = 2048
     device: str = "auto"
     quality: str = "balanced"       # fast | balanced | high
-    use_regressor: bool = True      # initialise the fit from the landmark regressor when its weights exist
+    use_regressor: bool = True      # False: no regression at all (same as regressor="none")
+    regressor: str = "auto"         # auto: Genova et al. when its checkpoint and the FaceNet weights
+    #                                 are installed, else the landmark regressor; or genova | landmark | none
+    regression_only: bool = False   # fast mode: the regression is the answer, no fitting
 
 
 @dataclass
@@ -46,7 +50,8 @@ class Reconstruction:
     face_index: int
     timings: dict                   # stage -> seconds, and "total"
     quality: dict
-    path: str                       # which fitting path ran, e.g. "landmark-regressor+fit"
+    path: str                       # which path ran: "fit", "landmark-regressor+fit", "genova+fit",
+    #                                 or a regressor alone ("landmark-regressor", "genova")
     image: np.ndarray               # (H, W, 3) uint8 RGB as loaded (EXIF-rotated)
     extras: dict = field(default_factory=dict)  # e.g. texture sh_coeffs, skin_tone
 
@@ -206,6 +211,52 @@ def _regressor_init(points, image_size, model):
         return None
 
 
+def regression(img, face_box, points, image_size, model, opts, device="cpu"):
+    """-> (prediction dict(identity, expression, rotation, translation, focal) or None, source).
+
+    Genova et al. (identity and expression from the photo's appearance) when it is installed,
+    with the landmark regressor's camera when that exists too (its pose and focal come from the
+    geometry of the 478 points and are measured to help the fit, docs/benchmarks.md); else the
+    landmark regressor alone. Asking for one that is missing raises WeightsUnavailableError."""
+    from .errors import FaceSpaceError, WeightsUnavailableError
+    if opts.regressor not in REGRESSORS:
+        raise FaceSpaceError(f"Unknown regressor {opts.regressor!r}; choose one of {', '.join(REGRESSORS)}.")
+    if not opts.use_regressor or opts.regressor == "none":
+        return None, None
+    landmark = _regressor_init(points, image_size, model)   # also the camera for Genova
+    if opts.regressor in ("auto", "genova"):
+        from .regress import genova_available
+        if genova_available():
+            from .regress.genova import load_genova_predictor
+            g = load_genova_predictor(model, None, device).predict(img, box=face_box)
+            if landmark is not None:
+                g.update({k: landmark[k] for k in ("rotation", "translation", "focal")})
+            return {**g, "source": "genova"}, "genova"
+        if opts.regressor == "genova":
+            raise WeightsUnavailableError(
+                "The Genova regressor is not installed: it needs a trained checkpoint and the FaceNet "
+                "(vggface2) weights; see docs/regression.md. Choose the landmark regressor instead.")
+    if landmark is None and opts.regressor == "landmark":
+        raise WeightsUnavailableError("The landmark regressor's weights (weights/landmark_regressor.pt) are "
+                                      "missing or damaged; reinstall FaceSpace.")
+    return (None, None) if landmark is None else ({**landmark, "source": "landmark-regressor"}, "landmark-regressor")
+
+
+def prediction_as_fit(model, pred, points, image_size, source, seconds=0.0):
+    """A regression used as the whole answer, shaped like a FitResult (no iterations)."""
+    from .fit import Camera, FitResult
+    cam = Camera(np.asarray(pred["rotation"], dtype=np.float64), np.asarray(pred["translation"], dtype=np.float64),
+                 float(pred["focal"]), tuple(int(v) for v in image_size))
+    identity = np.asarray(pred["identity"], dtype=np.float32)
+    expression = np.clip(np.asarray(pred["expression"], dtype=np.float32), 0.0, 1.0)
+    basis = detector_basis(model)
+    c = np.concatenate([identity, expression]).astype(np.float64)
+    res = np.linalg.norm(cam.project(basis.mean + np.tensordot(c, basis.basis, 1)) - points, axis=1)
+    return FitResult(identity=identity, expression=expression, camera=cam, residual_px=res,
+                     contour_residual_px=None, contour_vertices=None, robust_weights=np.ones(len(res)),
+                     iterations=0, path=source, seconds=seconds)
+
+
 def fit_points(model, points478, image_size, *, quality="balanced", device="cpu", init=None,
                cancel=None, settings=None, jaw_points=None):
     """Fit the model to detector points (478, 2) -> FitResult. jaw_points (17, 2): the jaw
@@ -288,15 +339,23 @@ def reconstruct(image, model, options: ReconstructOptions | None = None, progres
         lm = face_landmarks(img, face)
         points = np.asarray(lm.points, dtype=np.float64)[:, :2]
     with _Timer(stage("fit", 0.4, "Fitting the face model")):
-        init = _regressor_init(points, (w, h), model) if opts.use_regressor else None
-        settings = None
-        if init is not None and init.get("focal"):
-            # the regressor's focal length as the fit's focal prior: what removes the large-yaw
-            # failures of close-up (wide-angle) photos in `bench regress`
-            from .fit import FitSettings
-            settings = FitSettings(quality=opts.quality, focal_prior=float(init["focal"]) / max(w, h))
-        fit = fit_points(model, points, (w, h), quality=opts.quality, device=device, init=init,
-                         cancel=cancel, settings=settings)
+        t_fit = time.perf_counter()
+        init, source = regression(img, face.box, points, (w, h), model, opts, device)
+        if opts.regression_only:
+            if init is None:
+                from .errors import WeightsUnavailableError
+                raise WeightsUnavailableError("Regression-only mode needs a regressor, and none is installed "
+                                              "or enabled. Turn regression-only off to fit instead.")
+            fit = prediction_as_fit(model, init, points, (w, h), source, time.perf_counter() - t_fit)
+        else:
+            settings = None
+            if init is not None and init.get("focal"):
+                # the regressor's focal length as the fit's focal prior: what removes the large-yaw
+                # failures of close-up (wide-angle) photos in `bench regress`
+                from .fit import FitSettings
+                settings = FitSettings(quality=opts.quality, focal_prior=float(init["focal"]) / max(w, h))
+            fit = fit_points(model, points, (w, h), quality=opts.quality, device=device, init=init,
+                             cancel=cancel, settings=settings)
         vertices = model.vertices(fit.identity, fit.expression).astype(np.float32)
     cam = fit.camera
     silhouette68 = _jaw68_vertices(model, vertices, cam)
@@ -320,7 +379,7 @@ def reconstruct(image, model, options: ReconstructOptions | None = None, progres
                  "detector_offsets": detector_offsets(model) is not None},
         path=fit.path, image=img,
         extras={"sh_coeffs": getattr(tex, "sh_coeffs", None), "skin_tone": getattr(tex, "skin_tone", None),
-                "fit_seconds": fit.seconds, "silhouette68": silhouette68},
+                "fit_seconds": fit.seconds, "silhouette68": silhouette68, "regressor": source},
     )
 
 

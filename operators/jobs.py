@@ -17,8 +17,11 @@ from ..engine.errors import Cancelled, FaceSpaceError
 
 def engine_options(face_index: int, texture_size: int, quality: str, device: str):
     from ..engine.reconstruct import ReconstructOptions
+    # "instant" is the engine's regression-only mode (with the fast settings for the rest)
+    instant = quality == "instant"
     return ReconstructOptions(face_index=None if face_index < 0 else int(face_index),
-                              texture_size=int(texture_size), device=device, quality=quality)
+                              texture_size=int(texture_size), device=device,
+                              quality="fast" if instant else quality, regression_only=instant)
 
 
 def run_reconstruct(source, model, options, progress=None, cancel=None):

@@ -20,7 +20,8 @@ from ..ui import strings as S
 from . import sliders
 
 TEXTURE_SIZES = [(str(n), f"{n} px", "") for n in (512, 1024, 2048, 4096)]
-QUALITIES = [("fast", S.QUALITY_FAST, S.QUALITY_FAST_TIP),
+QUALITIES = [("instant", S.QUALITY_INSTANT, S.QUALITY_INSTANT_TIP),
+             ("fast", S.QUALITY_FAST, S.QUALITY_FAST_TIP),
              ("balanced", S.QUALITY_BALANCED, S.QUALITY_BALANCED_TIP),
              ("high", S.QUALITY_BEST, S.QUALITY_BEST_TIP)]
 DEVICES = [("auto", S.DEVICE_AUTO, S.DEVICE_AUTO_TIP), ("cpu", S.DEVICE_CPU, S.DEVICE_CPU_TIP),

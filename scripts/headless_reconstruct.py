@@ -49,7 +49,8 @@ def main(argv=None) -> int:
     p.add_argument("--fbx", help="also export FBX")
     p.add_argument("--face-index", type=int, default=-1, help="face number, largest first (-1: largest)")
     p.add_argument("--texture-size", type=int, default=1024)
-    p.add_argument("--quality", default="balanced", choices=("fast", "balanced", "high"))
+    p.add_argument("--quality", default="balanced", choices=("instant", "fast", "balanced", "high"),
+                   help="instant: the learned regression alone, no fitting")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--no-camera", action="store_true", help="don't add the photo's camera")
     args = p.parse_args(argv)

@@ -122,6 +122,17 @@ def test_photo_from_an_image_in_the_blend(reconstructed):
     assert list(head["facespace_fit"]["image_size"]) == [910, 1137]
 
 
+def test_instant_quality_is_the_regression_alone(reconstructed, ict_model):
+    """Quality "Instant": the engine's regression-only mode; the head says which path ran."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    opts = dict(OPTIONS, quality="instant")
+    assert bpy.ops.facespace.reconstruct(filepath=str(reconstructed["photo"]), **opts) == {'FINISHED'}
+    head = next(o for o in bpy.data.objects if o.type == 'MESH' and o.facespace.is_head)
+    fit = head["facespace_fit"]
+    assert fit["path"] == "landmark-regressor"
+    assert len(head.data.vertices) == ict_model.n_vertices and len(head.data.shape_keys.key_blocks) == 54
+
+
 def test_undo_removes_the_head(reconstructed, ict_model):
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.ed.undo_push(message="before FaceSpace")

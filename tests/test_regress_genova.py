@@ -230,3 +230,40 @@ def test_ddp_two_processes_gloo(tmp_path):
     assert st["step"] == 2
     rows = out.with_suffix(".csv").read_text().strip().splitlines()
     assert len(rows) == 3  # header + 2 steps, written by rank 0 only
+
+
+def test_reconstruct_uses_genova_when_installed(ict_model, tmp_path, monkeypatch):
+    """With a (tiny, random-encoder) checkpoint and a local FaceNet file installed, `reconstruct`
+    runs the Genova regression: as the fit's initialisation by default, as the whole answer in
+    regression-only mode; the result says which ran. Without them, asking for it is a typed error."""
+    from engine.reconstruct import ReconstructOptions, reconstruct
+    from engine.regress.genova import load_genova_predictor
+    from tests.conftest import need_shared
+    photo = need_shared("photos", "identity", "biden__biden.jpg")
+    monkeypatch.setenv("FACESPACE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("FACESPACE_FACENET_SHA256", raising=False)
+    ckpt = tmp_path / "genova.pt"
+    monkeypatch.setenv("FACESPACE_GENOVA_REGRESSOR", str(ckpt))
+    f = tmp_path / "facenet.pt"
+    torch.save(build_encoder(pretrained=False, seed=5).net.state_dict(), f)
+    monkeypatch.setenv("FACESPACE_FACENET_WEIGHTS", str(f))
+    with pytest.raises(WeightsUnavailableError, match="Genova"):
+        reconstruct(photo, ict_model, ReconstructOptions(texture_size=32, regressor="genova"))
+    tr = _tiny_trainer(ict_model, tmp_path, out=ckpt, w_loop=0.0, w_mv=0.0)
+    tr.train_step()
+    tr.save()
+
+    fast = reconstruct(photo, ict_model, ReconstructOptions(texture_size=32, regression_only=True))
+    assert fast.path == "genova" and fast.extras["regressor"] == "genova"
+    assert fast.quality["fit_iterations"] == 0
+    box = fast.faces[fast.face_index].box
+    direct = load_genova_predictor(ict_model, device="cpu").predict(fast.image, box=box)
+    assert np.allclose(fast.identity, direct["identity"], atol=1e-5)
+    assert np.allclose(fast.vertices, ict_model.vertices(fast.identity, fast.expression), atol=1e-4)
+
+    full = reconstruct(photo, ict_model, ReconstructOptions(texture_size=32))
+    assert full.extras["regressor"] == "genova"
+    assert full.path in ("genova+fit", "fit")         # the fit keeps whichever start ends lower
+    assert full.quality["fit_iterations"] > 0
+    # fitting refines the regression: the landmarks sit much closer
+    assert full.quality["landmark_residual_px_mean"] < fast.quality["landmark_residual_px_mean"]

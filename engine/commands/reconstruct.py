@@ -12,7 +12,12 @@ def add_arguments(p):
     p.add_argument("--texture-size", type=int, default=2048)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--quality", default="balanced", choices=("fast", "balanced", "high"))
-    p.add_argument("--no-regressor", action="store_true", help="initialise the fit without the landmark regressor")
+    p.add_argument("--regressor", default="auto", choices=("auto", "genova", "landmark", "none"),
+                   help="what initialises the fit: auto = Genova et al. when its checkpoint and the FaceNet "
+                        "weights are installed, else the shipped landmark regressor")
+    p.add_argument("--no-regressor", action="store_true", help="same as --regressor none")
+    p.add_argument("--regression-only", action="store_true",
+                   help="fast mode: the regression is the answer, no fitting")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
 
@@ -27,7 +32,8 @@ def run(args) -> int:
         raise FaceSpaceError("--texture-size must be between 16 and 8192 pixels.")
     model = load_model()
     opts = ReconstructOptions(face_index=args.face, texture_size=args.texture_size, device=args.device,
-                              quality=args.quality, use_regressor=not args.no_regressor)
+                              quality=args.quality, use_regressor=not args.no_regressor,
+                              regressor=args.regressor, regression_only=args.regression_only)
 
     def progress(frac, msg):
         print(f"[{frac:4.0%}] {msg}", file=sys.stderr, flush=True)
