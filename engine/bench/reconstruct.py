@@ -22,6 +22,7 @@ def add_arguments(p):
     p.add_argument("--texture-size", type=int, default=2048)
     p.add_argument("--device", default="auto")
     p.add_argument("--quality", default="balanced", choices=("fast", "balanced", "high"))
+    p.add_argument("--regression-only", action="store_true", help="the fast mode: the regression alone, no fitting")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--sheet", type=Path, default=None, help="write a contact-sheet PNG here")
     p.add_argument("--sheet-photos", type=Path, default=SHARED / "photos" / "identity")
@@ -44,7 +45,8 @@ def run(args) -> dict:
     from ..reconstruct import ReconstructOptions, reconstruct
     model = load_model()
     img = scaled_photo(args.photo, args.size)
-    opts = ReconstructOptions(texture_size=args.texture_size, device=args.device, quality=args.quality)
+    opts = ReconstructOptions(texture_size=args.texture_size, device=args.device, quality=args.quality,
+                              regression_only=args.regression_only)
     rss0 = peak_rss_mb()
     t = time.perf_counter()
     first = reconstruct(img, model, opts)  # warm-up: detector weights, caches, UV rasters
