@@ -133,6 +133,34 @@ def _inference_times(model, pred, device_name="cpu"):
             "batch64_ms_per_face": round(1000 * float(np.median(batched[2:])) / 64, 4)}
 
 
+def _genova_inference_times(model, device_name="cpu", size=160):
+    """Genova regression per face: FaceNet (InceptionResnetV1, randomly initialised: the time
+    does not depend on the weights) + the regressor MLP, one 160 px crop and a batch of 64."""
+    import torch
+    from ..regress.encoder import build_encoder
+    from ..regress.genova import build_regressor
+    enc = build_encoder(pretrained=False, seed=0, device=device_name)
+    reg = build_regressor(model.n_identity, model.n_expression).to(device_name).eval()
+    x = torch.rand(64, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device_name)
+
+    def once(b):
+        with torch.no_grad():
+            reg(enc(x[:b])["pool"])
+        if device_name == "cuda":
+            torch.cuda.synchronize()
+
+    out = {}
+    for name, b, n in (("single_ms_median", 1, 12), ("batch64_ms_per_face", 64, 3)):
+        once(b)
+        ts = []
+        for _ in range(n):
+            t = time.perf_counter()
+            once(b)
+            ts.append(time.perf_counter() - t)
+        out[name] = round(1000 * float(np.median(ts)) / b, 3)
+    return out
+
+
 def run(args) -> dict:
     import torch
     torch.set_num_threads(args.threads)
@@ -158,10 +186,12 @@ def run(args) -> dict:
         out.setdefault("summary", {})[name] = summarise(rows)
     out["regressor_accuracy"] = evaluate_landmark_regressor(pred, n=args.eval, seed=12345)
     out["inference_cpu"] = _inference_times(model, pred)
+    out["genova_inference_cpu"] = _genova_inference_times(model)
     if torch.cuda.is_available():
         from ..regress.landmark import LandmarkPredictor
         from ..regress.checkpoint import load_checkpoint
         gpu = LandmarkPredictor(load_checkpoint(landmark_weights_path()), model, "cuda")
         out["inference_cuda"] = _inference_times(model, gpu, "cuda")
+        out["genova_inference_cuda"] = _genova_inference_times(model, "cuda")
     out["machine"] = machine()
     return out
