@@ -88,8 +88,10 @@ def test_fit_nme_not_worse_than_detector(ict_model):
     for r in rows:
         assert r["fit_nme"] <= NME_IMAGE_RATIO * r["detector_nme"], r
         assert r["fit_loo_nme"] <= NME_IMAGE_RATIO_LOO * r["detector_loo_nme"], r
-        # the silhouette jaw and calibrated points beat ICT's fixed 68 vertices
+        # the silhouette jaw and calibrated points beat ICT's fixed 68 vertices, and the detector's
+        # 68 by the public MediaPipe-to-68 table (measured on every image; narrowest: takeo 0.0245 vs 0.0248)
         assert r["fit_nme"] < r["fit_fixed_nme"], r
+        assert r["fit_nme"] < r["detector_public_nme"], r
     mean = {k: np.mean([r[k] for r in rows]) for k in rows[0] if k != "image"}
     assert mean["fit_nme"] < mean["detector_nme"], mean
     assert mean["fit_loo_nme"] < mean["detector_loo_nme"], mean
