@@ -221,11 +221,11 @@ def test_non_finite_vertices_draw_nothing_and_leave_the_rest_intact():
 
 def test_memory_chunking_gives_the_same_image(monkeypatch):
     """Huge triangles are processed in row and fragment chunks; the result must not change."""
-    import engine.render.portable as portable
+    import engine.render.zbuffer as zbuffer
     v, tri = cube()
     _, _, _, whole, _ = render(v, tri)
-    monkeypatch.setattr(portable, "_CHUNK_ROWS", 5)
-    monkeypatch.setattr(portable, "_CHUNK_FRAGMENTS", 37)
+    monkeypatch.setattr(zbuffer, "_CHUNK_ROWS", 5)
+    monkeypatch.setattr(zbuffer, "_CHUNK_FRAGMENTS", 37)
     _, _, _, chunked, _ = render(v, tri)
     assert torch.equal(whole, chunked)
 

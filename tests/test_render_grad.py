@@ -165,3 +165,35 @@ def test_antialias_batches_match_single_images():
     out = antialias(imgs, r1.expand(2, -1, -1, -1), pos, tri)
     for b in range(2):
         torch.testing.assert_close(out[b:b + 1], antialias(imgs[b:b + 1], r1, pos, tri))
+
+
+@pytest.mark.parametrize("mode", ["linear-mipmap-linear", "linear", "nearest"])
+def test_texture_of_interpolate_outputs_equals_the_plain_path(mode):
+    """interpolate's outputs carry their covered pixels, so texture samples those only (plus
+    one background value): values and gradients must equal sampling every pixel."""
+    pos, tri = two_triangles("cpu")
+    g = torch.Generator().manual_seed(7)
+    uvs = torch.rand(6, 2, dtype=torch.float64, generator=g) * 2 - 0.5
+    tex = torch.rand(1, 8, 8, 3, dtype=torch.float64, generator=g)
+    res = (24, 20)
+
+    def run(p, a, t, plain):
+        rast, db = rasterize(p, tri, res, backend="portable")
+        uv, uv_da = interpolate(a, rast, tri, rast_db=db, diff_attrs="all")
+        if plain:                                              # clones carry no covered-pixel record
+            uv, uv_da = uv.clone(), uv_da.clone()
+        return texture(t, uv, uv_da, filter_mode=mode)
+
+    ins = [x.clone().requires_grad_(True) for x in (pos, uvs, tex)]
+    ins_plain = [x.clone().requires_grad_(True) for x in (pos, uvs, tex)]
+    out, out_plain = run(*ins, False), run(*ins_plain, True)
+    assert torch.equal(out, out_plain)
+    w = torch.rand(out.shape, dtype=torch.float64, generator=g)
+    for a, b in zip(torch.autograd.grad((out * w).sum(), ins, allow_unused=True),
+                    torch.autograd.grad((out_plain * w).sum(), ins_plain, allow_unused=True)):
+        if a is None:
+            assert b is None or not b.any()
+        else:
+            torch.testing.assert_close(a, b)
+    if mode == "linear-mipmap-linear":
+        assert gradcheck(lambda p, a, t: run(p, a, t, False), tuple(ins), eps=1e-6, atol=1e-6, fast_mode=True)

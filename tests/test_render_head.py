@@ -90,3 +90,18 @@ def test_batch_of_meshes_with_per_mesh_attributes(ict_model):
         d1, _ = interpolate(cam[b, :, 2:], r1, tri)
         torch.testing.assert_close(depth_attr[b:b + 1], d1)
     assert not torch.equal(rast[0, ..., 3], rast[1, ..., 3])         # different identities
+
+
+def test_skipping_hidden_triangles_changes_nothing(ict_model, monkeypatch):
+    """The second scan pass skips triangles a tile test finds hidden: the image must be the same."""
+    import engine.render.zbuffer as zbuffer
+    eyes = ((0.0, 0.0, 60.0), (35.0, 10.0, 50.0), (0.0, 0.0, -60.0))
+    _, pos, _, tri, _ = head_setup(ict_model, "cpu", eyes)
+    skipped = []
+    real = zbuffer._hidden
+    monkeypatch.setattr(zbuffer, "_hidden", lambda *a: skipped.append(int(real(*a).sum())) or real(*a))
+    rast, db = rasterize(pos, tri, (200, 264), backend="portable")            # sizes not multiples of 8
+    monkeypatch.setattr(zbuffer, "_hidden", lambda v, *a: torch.zeros(v.shape[-1], dtype=torch.bool))
+    rast_all, db_all = rasterize(pos, tri, (200, 264), backend="portable")
+    assert skipped and skipped[0] > 1000
+    assert torch.equal(rast, rast_all) and torch.equal(db, db_all)

@@ -67,8 +67,8 @@ def world_to_clip(points_world, world_to_camera, K, width, height, near=1.0, far
     """World/model-space points (..., V, 3) through a 4x4 OpenCV world_to_camera and K to clip space."""
     points_world = _as_tensor(points_world)
     M = _as_tensor(world_to_camera, like=points_world)
-    cam = (_homogeneous(points_world) @ M.transpose(-1, -2))[..., :3]
-    return project_clip(cam, K, width, height, near, far)
+    P = perspective_from_K(_as_tensor(K, like=points_world), width, height, near, far)
+    return _homogeneous(points_world) @ (P @ M).transpose(-1, -2)   # one product per vertex
 
 
 def look_at(eye, target, up=(0.0, 1.0, 0.0), dtype=torch.float32):

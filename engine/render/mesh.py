@@ -9,12 +9,18 @@ def vertex_normals(verts: torch.Tensor, tri: torch.Tensor) -> torch.Tensor:
     """Area-weighted unit vertex normals, (..., V, 3), differentiable. Counter-clockwise
     triangles (ICT's winding) give outward normals."""
     t = torch.as_tensor(tri, device=verts.device).long()
-    v0, v1, v2 = verts.index_select(-2, t.t().reshape(-1)).unflatten(-2, (3, -1)).unbind(-3)   # one gather
-    fn = torch.linalg.cross(v1 - v0, v2 - v0, dim=-1)
-    n = torch.zeros_like(verts)                               # fresh buffer: in-place adds are autograd-safe
-    for i in range(3):                                        # scatter_add_ beats index_add_ on CPU
-        n.scatter_add_(-2, t[:, i].view(*([1] * (fn.dim() - 2)), -1, 1).expand_as(fn), fn)
-    return n / n.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+    V = verts.shape[-2]
+    # per-coordinate planes (3, ..., V): 1-D gathers, element-wise cross products and an
+    # index_add along the last dim are ~2x faster than working on (..., V, 3) rows
+    x, y, z = verts.movedim(-1, 0).contiguous().unbind(0)
+    c = [[a.index_select(-1, t[:, k]) for k in range(3)] for a in (x, y, z)]
+    (ax, ay, az), (bx, by, bz) = ([c[i][k] - c[i][0] for i in range(3)] for k in (1, 2))
+    fn = torch.stack([ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx])   # (3, ..., F)
+    n = fn.new_zeros(*fn.shape[:-1], V)                      # fresh buffer: in-place adds are autograd-safe
+    for k in range(3):
+        n.index_add_(-1, t[:, k], fn)
+    n = n / torch.sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).clamp(min=1e-12)
+    return n.movedim(0, -1).contiguous()
 
 
 def triangle_uv_indices(model) -> np.ndarray:
