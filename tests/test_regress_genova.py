@@ -177,12 +177,8 @@ def test_facenet_weights_offline_and_checksum(tmp_path, monkeypatch):
         load_facenet_state_dict()
 
 
-def test_predict_genova_on_a_photo(ict_model, tmp_path, monkeypatch):
-    """Inference path end to end: a (tiny, random-encoder) checkpoint and a local FaceNet file."""
-    from engine.image_io import load_image
-    from engine.regress import genova_available, predict_genova
-    from tests.conftest import need_shared
-    photo = need_shared("photos", "identity", "biden__biden.jpg")
+def _genova_files(tmp_path, monkeypatch):
+    """A local (random-init) FaceNet file and where the Genova checkpoint goes; returns its path."""
     monkeypatch.setenv("FACESPACE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("FACESPACE_FACENET_SHA256", raising=False)
     ckpt = tmp_path / "genova.pt"
@@ -190,10 +186,24 @@ def test_predict_genova_on_a_photo(ict_model, tmp_path, monkeypatch):
     f = tmp_path / "facenet.pt"
     torch.save(build_encoder(pretrained=False, seed=5).net.state_dict(), f)
     monkeypatch.setenv("FACESPACE_FACENET_WEIGHTS", str(f))
-    assert not genova_available()
+    return ckpt
+
+
+def _train_tiny_checkpoint(ict_model, tmp_path, ckpt):
     tr = _tiny_trainer(ict_model, tmp_path, out=ckpt, w_loop=0.0, w_mv=0.0)
     tr.train_step()
     tr.save()
+
+
+def test_predict_genova_on_a_photo(ict_model, tmp_path, monkeypatch):
+    """Inference path end to end: a (tiny, random-encoder) checkpoint and a local FaceNet file."""
+    from engine.image_io import load_image
+    from engine.regress import genova_available, predict_genova
+    from tests.conftest import need_shared
+    photo = need_shared("photos", "identity", "biden__biden.jpg")
+    ckpt = _genova_files(tmp_path, monkeypatch)
+    assert not genova_available()
+    _train_tiny_checkpoint(ict_model, tmp_path, ckpt)
     assert genova_available()
     img = load_image(photo)
     h, w = img.shape[:2]
@@ -240,18 +250,10 @@ def test_reconstruct_uses_genova_when_installed(ict_model, tmp_path, monkeypatch
     from engine.regress.genova import load_genova_predictor
     from tests.conftest import need_shared
     photo = need_shared("photos", "identity", "biden__biden.jpg")
-    monkeypatch.setenv("FACESPACE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("FACESPACE_FACENET_SHA256", raising=False)
-    ckpt = tmp_path / "genova.pt"
-    monkeypatch.setenv("FACESPACE_GENOVA_REGRESSOR", str(ckpt))
-    f = tmp_path / "facenet.pt"
-    torch.save(build_encoder(pretrained=False, seed=5).net.state_dict(), f)
-    monkeypatch.setenv("FACESPACE_FACENET_WEIGHTS", str(f))
+    ckpt = _genova_files(tmp_path, monkeypatch)
     with pytest.raises(WeightsUnavailableError, match="Genova"):
         reconstruct(photo, ict_model, ReconstructOptions(texture_size=32, regressor="genova"))
-    tr = _tiny_trainer(ict_model, tmp_path, out=ckpt, w_loop=0.0, w_mv=0.0)
-    tr.train_step()
-    tr.save()
+    _train_tiny_checkpoint(ict_model, tmp_path, ckpt)
 
     fast = reconstruct(photo, ict_model, ReconstructOptions(texture_size=32, regression_only=True))
     assert fast.path == "genova" and fast.extras["regressor"] == "genova"
