@@ -25,7 +25,6 @@ class ReconstructOptions:
     texture_size: int = 2048
     device: str = "auto"
     quality: str = "balanced"       # fast | balanced | high
-    use_regressor: bool = True      # False: no regression at all (same as regressor="none")
     regressor: str = "auto"         # auto: Genova et al. when its checkpoint and the FaceNet weights
     #                                 are installed, else the landmark regressor; or genova | landmark | none
     regression_only: bool = False   # fast mode: the regression is the answer, no fitting
@@ -212,7 +211,7 @@ def _regressor_init(points, image_size, model):
 
 
 def regression(img, face_box, points, image_size, model, opts, device="cpu"):
-    """-> (prediction dict(identity, expression, rotation, translation, focal) or None, source).
+    """-> prediction dict(identity, expression, rotation, translation, focal, source) or None.
 
     Genova et al. (identity and expression from the photo's appearance) when it is installed,
     with the landmark regressor's camera when that exists too (its pose and focal come from the
@@ -221,8 +220,8 @@ def regression(img, face_box, points, image_size, model, opts, device="cpu"):
     from .errors import FaceSpaceError, WeightsUnavailableError
     if opts.regressor not in REGRESSORS:
         raise FaceSpaceError(f"Unknown regressor {opts.regressor!r}; choose one of {', '.join(REGRESSORS)}.")
-    if not opts.use_regressor or opts.regressor == "none":
-        return None, None
+    if opts.regressor == "none":
+        return None
     landmark = _regressor_init(points, image_size, model)   # also the camera for Genova
     if opts.regressor in ("auto", "genova"):
         from .regress import genova_available
@@ -231,7 +230,7 @@ def regression(img, face_box, points, image_size, model, opts, device="cpu"):
             g = load_genova_predictor(model, None, device).predict(img, box=face_box)
             if landmark is not None:
                 g.update({k: landmark[k] for k in ("rotation", "translation", "focal")})
-            return {**g, "source": "genova"}, "genova"
+            return {**g, "source": "genova"}
         if opts.regressor == "genova":
             raise WeightsUnavailableError(
                 "The Genova regressor is not installed: it needs a trained checkpoint and the FaceNet "
@@ -239,10 +238,10 @@ def regression(img, face_box, points, image_size, model, opts, device="cpu"):
     if landmark is None and opts.regressor == "landmark":
         raise WeightsUnavailableError("The landmark regressor's weights (weights/landmark_regressor.pt) are "
                                       "missing or damaged; reinstall FaceSpace.")
-    return (None, None) if landmark is None else ({**landmark, "source": "landmark-regressor"}, "landmark-regressor")
+    return None if landmark is None else {**landmark, "source": "landmark-regressor"}
 
 
-def prediction_as_fit(model, pred, points, image_size, source, seconds=0.0):
+def prediction_as_fit(model, pred, points, image_size, seconds=0.0):
     """A regression used as the whole answer, shaped like a FitResult (no iterations)."""
     from .fit import Camera, FitResult
     cam = Camera(np.asarray(pred["rotation"], dtype=np.float64), np.asarray(pred["translation"], dtype=np.float64),
@@ -254,7 +253,7 @@ def prediction_as_fit(model, pred, points, image_size, source, seconds=0.0):
     res = np.linalg.norm(cam.project(basis.mean + np.tensordot(c, basis.basis, 1)) - points, axis=1)
     return FitResult(identity=identity, expression=expression, camera=cam, residual_px=res,
                      contour_residual_px=None, contour_vertices=None, robust_weights=np.ones(len(res)),
-                     iterations=0, path=source, seconds=seconds)
+                     iterations=0, path=pred["source"], seconds=seconds)
 
 
 def fit_points(model, points478, image_size, *, quality="balanced", device="cpu", init=None,
@@ -340,13 +339,13 @@ def reconstruct(image, model, options: ReconstructOptions | None = None, progres
         points = np.asarray(lm.points, dtype=np.float64)[:, :2]
     with _Timer(stage("fit", 0.4, "Fitting the face model")):
         t_fit = time.perf_counter()
-        init, source = regression(img, face.box, points, (w, h), model, opts, device)
+        init = regression(img, face.box, points, (w, h), model, opts, device)
         if opts.regression_only:
             if init is None:
                 from .errors import WeightsUnavailableError
                 raise WeightsUnavailableError("Regression-only mode needs a regressor, and none is installed "
                                               "or enabled. Turn regression-only off to fit instead.")
-            fit = prediction_as_fit(model, init, points, (w, h), source, time.perf_counter() - t_fit)
+            fit = prediction_as_fit(model, init, points, (w, h), time.perf_counter() - t_fit)
         else:
             settings = None
             if init is not None and init.get("focal"):
@@ -379,7 +378,8 @@ def reconstruct(image, model, options: ReconstructOptions | None = None, progres
                  "detector_offsets": detector_offsets(model) is not None},
         path=fit.path, image=img,
         extras={"sh_coeffs": getattr(tex, "sh_coeffs", None), "skin_tone": getattr(tex, "skin_tone", None),
-                "fit_seconds": fit.seconds, "silhouette68": silhouette68, "regressor": source},
+                "fit_seconds": fit.seconds, "silhouette68": silhouette68,
+                "regressor": None if init is None else init["source"]},
     )
 
 

@@ -200,7 +200,7 @@ def test_without_regressor_and_fast_quality(identity_recs, ict_model):
     from engine.reconstruct import ReconstructOptions, reconstruct
     path, _, ref = next(r for r in identity_recs if r[0].name == "obama__obama.jpg")
     rec = reconstruct(path, ict_model, ReconstructOptions(texture_size=SMALL_TEXTURE, quality="fast",
-                                                          use_regressor=False, device="cpu"))
+                                                          regressor="none", device="cpu"))
     assert rec.path == "fit"
     assert rec.quality["landmark_residual_px_mean"] < 1.5 * ref.quality["landmark_residual_px_mean"]
     d = np.linalg.norm(rec.landmarks["contour68"] - ref.landmarks["contour68"], axis=1)

@@ -133,10 +133,10 @@ def nme_eval(model, items, quality="balanced", leave_one_out=True):
                      "fit_fixed_nme": nme68(rec.landmarks["fixed68"], s["gt"]), "detector_nme": nme68(det, s["gt"]),
                      "detector_public_nme": nme68((pts478[pub_idx] * pub_w[..., None]).sum(1), s["gt"])})
     if leave_one_out:
-        from ..commands.build_correspondence import HEURISTIC, fit_mp68, load_mp68_any
+        from ..commands.build_correspondence import fit_mp68
         from ..obj_io import read_positions
         mp = read_positions(SHARED / "mediapipe" / "face_model_with_iris.obj")
-        seed, _ = load_mp68_any(SHARED / "mediapipe" / HEURISTIC)
+        seed = pub_idx                                    # the public table seeds the choice
         dets = [(s["name"], s["rec"].landmarks["detected478"].astype(np.float64), s["gt"]) for s in samples]
         det_loo = []
         for i in range(len(dets)):  # the detector's 68 table chosen without image i

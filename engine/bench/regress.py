@@ -111,26 +111,36 @@ def summarise(rows, tol_mm=0.05) -> dict:
     return out
 
 
+def _median_ms(fn, runs, warm=1):
+    """Median wall time of fn() in ms over `runs` calls, after `warm` untimed ones."""
+    for _ in range(warm):
+        fn()
+    ts = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return 1000 * float(np.median(ts))
+
+
+def _sync(device_name):
+    if device_name == "cuda":
+        import torch
+        torch.cuda.synchronize()
+
+
 def _inference_times(model, pred, device_name="cpu"):
-    import torch
     rng = np.random.default_rng(0)
     L = pred.n_points
     pts = rng.uniform(100, 400, (64, L, 2))
     size = np.array([512.0, 512.0])
-    single = []
-    for _ in range(60):
-        t = time.perf_counter()
-        pred.predict_batch(pts[:1], size)
-        single.append(time.perf_counter() - t)
-    batched = []
-    for _ in range(10):
-        t = time.perf_counter()
-        pred.predict_batch(pts, size)
-        if device_name == "cuda":
-            torch.cuda.synchronize()
-        batched.append(time.perf_counter() - t)
-    return {"single_ms_median": round(1000 * float(np.median(single[10:])), 3),
-            "batch64_ms_per_face": round(1000 * float(np.median(batched[2:])) / 64, 4)}
+
+    def batch(b):
+        pred.predict_batch(pts[:b], size)
+        _sync(device_name)
+
+    return {"single_ms_median": round(_median_ms(lambda: batch(1), 50, warm=10), 3),
+            "batch64_ms_per_face": round(_median_ms(lambda: batch(64), 8, warm=2) / 64, 4)}
 
 
 def _genova_inference_times(model, device_name="cpu", size=160):
@@ -143,22 +153,13 @@ def _genova_inference_times(model, device_name="cpu", size=160):
     reg = build_regressor(model.n_identity, model.n_expression).to(device_name).eval()
     x = torch.rand(64, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device_name)
 
-    def once(b):
+    def batch(b):
         with torch.no_grad():
             reg(enc(x[:b])["pool"])
-        if device_name == "cuda":
-            torch.cuda.synchronize()
+        _sync(device_name)
 
-    out = {}
-    for name, b, n in (("single_ms_median", 1, 12), ("batch64_ms_per_face", 64, 3)):
-        once(b)
-        ts = []
-        for _ in range(n):
-            t = time.perf_counter()
-            once(b)
-            ts.append(time.perf_counter() - t)
-        out[name] = round(1000 * float(np.median(ts)) / b, 3)
-    return out
+    return {"single_ms_median": round(_median_ms(lambda: batch(1), 12), 3),
+            "batch64_ms_per_face": round(_median_ms(lambda: batch(64), 3) / 64, 3)}
 
 
 def run(args) -> dict:

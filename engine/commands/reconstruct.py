@@ -32,8 +32,8 @@ def run(args) -> int:
         raise FaceSpaceError("--texture-size must be between 16 and 8192 pixels.")
     model = load_model()
     opts = ReconstructOptions(face_index=args.face, texture_size=args.texture_size, device=args.device,
-                              quality=args.quality, use_regressor=not args.no_regressor,
-                              regressor=args.regressor, regression_only=args.regression_only)
+                              quality=args.quality, regressor="none" if args.no_regressor else args.regressor,
+                              regression_only=args.regression_only)
 
     def progress(frac, msg):
         print(f"[{frac:4.0%}] {msg}", file=sys.stderr, flush=True)
