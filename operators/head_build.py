@@ -12,6 +12,7 @@ import numpy as np
 from . import camera as camera_mod
 from . import materials
 from ..engine.texture.atlas import atlas_uvs
+from ..engine.texture.materials import polygon_materials
 from .model_cache import derived
 
 FIT_KEY = "facespace_fit"  # ID property with the fitted parameters (survives save/reopen)
@@ -45,7 +46,7 @@ def build_mesh(name: str, model, basis_flat: np.ndarray):
     set_positions(mesh, basis_flat)
     mesh.loops.foreach_set("vertex_index", model.corner_verts.astype(np.int32))
     mesh.polygons.foreach_set("loop_start", model.poly_starts.astype(np.int32))
-    mesh.polygons.foreach_set("material_index", model.poly_materials.astype(np.int32))
+    mesh.polygons.foreach_set("material_index", polygon_materials(model))   # slots: engine MATERIALS
     uv = mesh.uv_layers.new(name="UVMap")
     # the baked texture's atlas (face and head tiles packed into one square), not ICT's raw UDIM-like UVs
     uv.uv.foreach_set("vector", atlas_uvs(model)[model.corner_uv_index].ravel())
@@ -149,7 +150,7 @@ def build_head(context, model, identity=None, expression=None, *, name="FaceSpac
         if texture_delit is not None:
             tex_delit = made.add(bpy.data.images, materials.image_from_array(f"{name} texture de-lit", texture_delit))
         seen = set()
-        for mat in materials.head_materials(model, name, tex, tex_delit, texture_mode):
+        for mat in materials.head_materials(name, tex, tex_delit, texture_mode):
             if mat.as_pointer() not in seen:  # the skin fills two slots
                 seen.add(mat.as_pointer())
                 made.add(bpy.data.materials, mat)

@@ -1,5 +1,8 @@
 """Materials of the head: the skin with the photo texture, and defaults for eyes, teeth, mouth.
 
+The parts and their colours come from the engine's one table (engine/texture/materials.py),
+shared with the OBJ and glTF writers, so every output names and colours them the same way.
+
 The skin material holds two image nodes, as-photographed and de-lit; `set_texture_mode`
 links one of them to the shader (the head's texture_mode property calls it).
 """
@@ -7,20 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-# ICT material name -> (colour RGBA, roughness, alpha); skin materials use the texture.
-SKIN = ("M_Face", "M_BackHead")
-DEFAULTS = {
-    "M_GumsTongue": ((0.55, 0.18, 0.18, 1.0), 0.4, 1.0),
-    "M_Teeth": ((0.85, 0.82, 0.74, 1.0), 0.3, 1.0),
-    "M_ScleraLeft": ((0.85, 0.83, 0.80, 1.0), 0.2, 1.0),
-    "M_ScleraRight": ((0.85, 0.83, 0.80, 1.0), 0.2, 1.0),
-    "M_IrisLeft": ((0.18, 0.11, 0.06, 1.0), 0.2, 1.0),
-    "M_IrisRight": ((0.18, 0.11, 0.06, 1.0), 0.2, 1.0),
-    "M_LacrimalFluid": ((1.0, 1.0, 1.0, 1.0), 0.05, 0.0),
-    "M_EyeBlend": ((0.5, 0.4, 0.35, 1.0), 0.5, 0.0),
-    "M_EyeOcclusion": ((0.0, 0.0, 0.0, 1.0), 1.0, 0.0),
-    "M_EyeLashes": ((0.03, 0.02, 0.015, 1.0), 0.6, 1.0),
-}
 SKIN_FALLBACK = (0.8, 0.6, 0.5, 1.0)
 PHOTO_NODE, DELIT_NODE = "FaceSpace Photo", "FaceSpace De-lit"
 
@@ -89,14 +78,10 @@ def set_texture_mode(mat, mode: str) -> None:
         nodes.active = tex  # what Solid view's "Texture" colour mode shows
 
 
-def head_materials(model, head_name: str, photo_tex=None, delit_tex=None, mode='PHOTO') -> list:
-    """One material per model material slot, in model.material_names order."""
-    skin = skin_material(f"{head_name} skin", photo_tex, delit_tex, mode)
-    mats = []
-    for mname in model.material_names:
-        if mname in SKIN:
-            mats.append(skin)
-        else:
-            colour, rough, alpha = DEFAULTS.get(mname, (SKIN_FALLBACK, 0.5, 1.0))
-            mats.append(default_material(f"{head_name} {mname[2:]}", colour, rough, alpha))
-    return mats
+def head_materials(head_name: str, photo_tex=None, delit_tex=None, mode='PHOTO') -> list:
+    """One material per entry of the engine's MATERIALS, in its order (the mesh's
+    material_index comes from `engine.texture.materials.polygon_materials`)."""
+    from ..engine.texture.materials import MATERIALS
+    return [skin_material(f"{head_name} skin", photo_tex, delit_tex, mode) if m.textured
+            else default_material(f"{head_name} {m.name}", (*m.color, 1.0), m.roughness, m.alpha)
+            for m in MATERIALS]

@@ -42,7 +42,11 @@ def test_head_from_model_structure(scene, ict_model):
     keys = [kb.name for kb in mesh.shape_keys.key_blocks]
     assert keys[0] == "Basis" and keys[1:] == list(ict_model.expression_names)
     assert len(keys) - 1 == 53 and ARKIT_SAMPLE <= set(keys)
-    assert [m.name.split()[-1] for m in mesh.materials][2:] == [n[2:] for n in ict_model.material_names][2:]
+    from engine.texture.materials import MATERIALS, polygon_materials
+    assert [m.name.split()[-1] for m in mesh.materials] == [m.name for m in MATERIALS]
+    slots = np.empty(len(mesh.polygons), np.int32)
+    mesh.polygons.foreach_get("material_index", slots)
+    np.testing.assert_array_equal(slots, polygon_materials(ict_model))   # iris, pupil, clear cornea...
     assert len(head.facespace.identity) == 100 and head.facespace.is_head
     assert head.facespace.model_id == ict_model.id
     assert tuple(head.scale) == pytest.approx((0.01, 0.01, 0.01))

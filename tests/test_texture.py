@@ -218,3 +218,40 @@ def test_uv_raster_disk_cache_round_trip(ict_model, tmp_path, monkeypatch):
         path.write_bytes(damage)                            # a damaged cache is rebuilt, not trusted
         again = uvmap._load_or_build(ict_model, 64)
         assert torch.equal(again.texel, built.texel)
+
+
+def test_eyes_show_iris_and_pupil_through_a_clear_cornea(ict_model):
+    """ICT's eyeball is an outer shell (clear at the cornea) over an inner one carrying the iris:
+    seen from the front, each eye shows white sclera, an iris ring and a dark pupil at its
+    middle, not the outer shell's white (the bug: eyes rendered blank white)."""
+    from engine.synthetic import _render_mesh, head_rotation
+    from engine.texture.materials import MATERIAL_INDEX, MATERIALS, polygon_materials
+    mats = polygon_materials(ict_model)
+    assert {"cornea", "iris", "pupil"} <= {MATERIALS[i].name for i in np.unique(mats)}
+    tri_v, _, mat, _, _ = _render_mesh(ict_model)             # opaque layers only: no cornea
+    assert MATERIAL_INDEX["cornea"] not in set(mat.tolist())
+    v = np.asarray(ict_model.mean, dtype=np.float64)
+    S, f = 1024, 1024 * 2.5
+    face = v[ict_model.region_slice("face")]
+    M = np.eye(4)
+    M[:3, :3] = head_rotation(0.0)
+    M[:3, 3] = np.array([0, 0, f * np.ptp(face[:, 1]) * 1.5 / S]) - M[:3, :3] @ face.mean(0)
+    K = np.array([[f, 0, (S - 1) / 2], [0, f, (S - 1) / 2], [0, 0, 1]])
+    clip = world_to_clip(torch.tensor(v, dtype=torch.float32), torch.tensor(M, dtype=torch.float32),
+                         torch.tensor(K, dtype=torch.float32), S, S)
+    with torch.no_grad():
+        rast, _ = rasterize(clip, torch.tensor(tri_v, dtype=torch.int32), (S, S))
+    tid = rast[0, ..., 3].long().numpy() - 1
+    shown = np.where(tid >= 0, mat[np.maximum(tid, 0)], -1)
+    names = [n.lower() for n in ict_model.material_names]
+    for side in ("left", "right"):
+        shell_v = np.unique(np.asarray(ict_model.corner_verts)[np.repeat(
+            np.asarray(ict_model.poly_materials) == names.index(f"m_sclera{side}"), ict_model.poly_sizes)])
+        p = v[shell_v]
+        front = p[p[:, 2] > np.quantile(p[:, 2], 0.99)].mean(0)   # the cornea's apex, in front of the pupil
+        x, y, w = K @ (M[:3, :3] @ front + M[:3, 3])
+        px, py = int(round(x / w)), int(round(y / w))
+        eye = shown[py - 25:py + 26, px - 25:px + 26]
+        assert shown[py, px] == MATERIAL_INDEX["pupil"], side
+        counts = {k: int((eye == MATERIAL_INDEX[k]).sum()) for k in ("pupil", "iris", "sclera")}
+        assert counts["iris"] > 2 * counts["pupil"] > 0 and counts["sclera"] > 0, (side, counts)
