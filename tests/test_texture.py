@@ -170,14 +170,17 @@ def test_atlas_packs_skin_tiles_into_unit_square(ict_model):
     assert uv[face_c, 0].max() <= 0.625 + 1e-6
 
 
-def test_clothes_outside_the_face_give_way_to_skin(ict_model, head):
-    """Blue 'clothes' painted over the lower neck are not baked as skin: low confidence there,
-    and the texture takes the skin colour instead."""
+@pytest.mark.parametrize("clothes", [(0.15, 0.3, 0.85), (0.085, 0.062, 0.052)], ids=["blue", "black"])
+def test_clothes_outside_the_face_give_way_to_skin(ict_model, head, clothes):
+    """Blue or black 'clothes' painted over the lower neck are not baked as skin: low confidence
+    there, and the texture takes the skin colour instead. (Black has a skin-like chromaticity:
+    this one is the skin colour 10x darker, told apart by brightness; before, a black collar bled
+    into the neck.)"""
     rng = np.random.default_rng(5)
     skin = np.array([0.85, 0.62, 0.52], dtype=np.float32)
     colors = np.clip(skin + rng.normal(0, 0.02, (ict_model.n_vertices, 3)), 0, 1).astype(np.float32)
     neck = ict_model.mean[:, 1] < -11.0
-    colors[neck] = [0.15, 0.3, 0.85]
+    colors[neck] = clothes
     M, K = camera(10)
     img = render(ict_model, head, colors, M, K)
     res = bake_texture(img, ict_model, head, M, K, size=SIZE, device="cpu")
@@ -192,6 +195,7 @@ def test_clothes_outside_the_face_give_way_to_skin(ict_model, head):
     # measured: median confidence 0.0 on the painted neck; the texture there is skin-coloured
     assert np.median(conf[sel]) < 0.1
     assert np.median(got[sel, 0]) > np.median(got[sel, 2]) + 0.1
+    assert np.median(got[sel, 0]) > 0.5                          # skin-bright, not the clothes' colour
     inner = r.is_face.numpy() & ~neck_t & (turned_cos(ict_model, head, M, r) > 0.7)
     assert np.median(conf[inner]) > 0.9
 

@@ -7,6 +7,8 @@ typical photo has face pixels). Colours are handled in linear light (gamma 2.2).
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +29,10 @@ DEPTH_MAP_MAX_SIDE = 512        # depth test resolution (pixels, long side)
 SH_SAMPLES = 20000
 SKIN_PRIOR_WEIGHT = 0.05       # per-texel weight of the skin tone in the push-pull fill
 SKIN_SPREAD_SIGMAS, SKIN_SIGMA_MIN = 3.0, 0.03  # chromaticity distance scale for "not skin"
+# brightness too: near-black (or white) has a noisy chromaticity that can pass for skin, so a
+# pixel this many times darker or brighter than the face's median is "not skin" as well
+# (shadows on the neck are rarely past 2.5x; a black collar is ~10x)
+SKIN_BRIGHTNESS_RATIO, SKIN_BRIGHTNESS_SOFT = 2.5, 0.5      # ratio, softness in log units
 _SEE_THROUGH = ("lacrimal_fluid", "eye_blend", "eye_occlusion")  # do not occlude the skin
 
 
@@ -192,8 +198,11 @@ def _low_res_fields(uvr, img, Kt, pc, nc, sym, outer, depth, scale):
         skin = ch1[inner].median(0).values
         d1, d2 = (ch1 - skin).abs().sum(1), (ch2 - skin).abs().sum(1)
         sigma = (SKIN_SPREAD_SIGMAS * d1[inner].median()).clamp_min(SKIN_SIGMA_MIN)
-        conf1.mul_(1.0 - outer_t * (1.0 - torch.exp(-(d1 / sigma) ** 2)))
-        conf2.mul_(1.0 - outer_t * (1.0 - torch.exp(-(d2 / sigma) ** 2)))
+        lum = torch.log(c1.sum(1).clamp_min(1e-3)), torch.log(c2.sum(1).clamp_min(1e-3))
+        ref = lum[0][inner].median()
+        for conf, d, lm in ((conf1, d1, lum[0]), (conf2, d2, lum[1])):
+            far = ((lm - ref).abs() - math.log(SKIN_BRIGHTNESS_RATIO)).clamp_min(0) / SKIN_BRIGHTNESS_SOFT
+            conf.mul_(1.0 - outer_t * (1.0 - torch.exp(-(d / sigma) ** 2 - far ** 2)))
 
     # lighting: robust order-2 SH on well-seen face texels (skin-coloured after the gate above),
     # constant albedo
