@@ -33,6 +33,7 @@ SKIN_SPREAD_SIGMAS, SKIN_SIGMA_MIN = 3.0, 0.03  # chromaticity distance scale fo
 # pixel this many times darker or brighter than the face's median is "not skin" as well
 # (shadows on the neck are rarely past 2.5x; a black collar is ~10x)
 SKIN_BRIGHTNESS_RATIO, SKIN_BRIGHTNESS_SOFT = 2.5, 0.5      # ratio, softness in log units
+SKIN_CLEAR_REJECT = 0.2   # "not skin" this clearly also takes its neighbours (edge pixels are mixes)
 _SEE_THROUGH = ("lacrimal_fluid", "eye_blend", "eye_occlusion")  # do not occlude the skin
 
 
@@ -202,7 +203,12 @@ def _low_res_fields(uvr, img, Kt, pc, nc, sym, outer, depth, scale):
         ref = lum[0][inner].median()
         for conf, d, lm in ((conf1, d1, lum[0]), (conf2, d2, lum[1])):
             far = ((lm - ref).abs() - math.log(SKIN_BRIGHTNESS_RATIO)).clamp_min(0) / SKIN_BRIGHTNESS_SOFT
-            conf.mul_(1.0 - outer_t * (1.0 - torch.exp(-(d / sigma) ** 2 - far ** 2)))
+            skin_like = 1.0 - outer_t * (1.0 - torch.exp(-(d / sigma) ** 2 - far ** 2))
+            # the photo's pixels along a collar's edge are half skin, half cloth and passed the
+            # gate as a dark line around the neck: clear rejections reach one texel further
+            clear = torch.where(skin_like < SKIN_CLEAR_REJECT, skin_like, torch.ones_like(skin_like))
+            img = _to_image(clear[:, None], uvr, fill=1.0)[None]
+            conf.mul_(skin_like * (-F.max_pool2d(-img, 3, stride=1, padding=1)).reshape(-1)[uvr.texel])
 
     # lighting: robust order-2 SH on well-seen face texels (skin-coloured after the gate above),
     # constant albedo
