@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-_CHUNK_ROWS = 1 << 15        # (triangle, row) items per chunk: small temporaries, reused memory
+_CHUNK_ROWS = 1 << 17       # (triangle, row) items per chunk: fewer, larger ops (1 << 15 was ~1.5 ms slower at 512²)
 _CHUNK_FRAGMENTS = 1 << 23   # covered fragments expanded at once (huge triangles)
 _NO_HIT = torch.iinfo(torch.int64).max
 _SPAN_EPS = 1e-4             # widen spans by this many pixels so shared edges never crack
