@@ -208,7 +208,12 @@ def _low_res_fields(uvr, img, Kt, pc, nc, sym, outer, depth, scale):
             # gate as a dark line around the neck: clear rejections reach one texel further
             clear = torch.where(skin_like < SKIN_CLEAR_REJECT, skin_like, torch.ones_like(skin_like))
             img = _to_image(clear[:, None], uvr, fill=1.0)[None]
-            conf.mul_(skin_like * (-F.max_pool2d(-img, 3, stride=1, padding=1)).reshape(-1)[uvr.texel])
+            eroded = (-F.max_pool2d(-img, 3, stride=1, padding=1)).reshape(-1)[uvr.texel]
+            # and the photo fades out towards a rejected region instead of stopping at a hard
+            # edge: a ramp on the skin-likeness averaged over the feathering radius (speckles
+            # average out; a collar's side does not)
+            area = normalised_blur(_to_image(skin_like[:, None], uvr)[0], cov, radius).reshape(-1)[uvr.texel]
+            conf.mul_(skin_like * eroded * ((area - 0.3) / 0.5).clamp(0.0, 1.0))
 
     # lighting: robust order-2 SH on well-seen face texels (skin-coloured after the gate above),
     # constant albedo
