@@ -149,12 +149,8 @@ def build_head(context, model, identity=None, expression=None, *, name="FaceSpac
             tex = made.add(bpy.data.images, materials.image_from_array(f"{name} texture", texture))
         if texture_delit is not None:
             tex_delit = made.add(bpy.data.images, materials.image_from_array(f"{name} texture de-lit", texture_delit))
-        seen = set()
         for mat in materials.head_materials(name, tex, tex_delit, texture_mode):
-            if mat.as_pointer() not in seen:  # the skin fills two slots
-                seen.add(mat.as_pointer())
-                made.add(bpy.data.materials, mat)
-            mesh.materials.append(mat)
+            mesh.materials.append(made.add(bpy.data.materials, mat))
         add_shape_keys(obj, model, basis, expression)
         obj.rotation_euler = (np.pi / 2, 0.0, 0.0)
         obj.scale = (0.01, 0.01, 0.01)

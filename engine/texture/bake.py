@@ -8,7 +8,6 @@ typical photo has face pixels). Colours are handled in linear light (gamma 2.2).
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, field
 
 import numpy as np

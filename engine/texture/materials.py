@@ -32,7 +32,7 @@ MATERIALS = (
     Material("lacrimal_fluid", (1.0, 1.0, 1.0), alpha=0.1, roughness=0.05),
     Material("eye_blend", (0.8, 0.62, 0.52), alpha=0.0),
     Material("eye_occlusion", (0.0, 0.0, 0.0), alpha=0.0),
-    Material("eyelashes", (0.05, 0.04, 0.03), alpha=0.25, roughness=0.7),   # plain cards: opaque, they read as eyeliner
+    Material("eyelashes", (0.05, 0.04, 0.03), alpha=0.25, roughness=0.7),   # plain cards read as eyeliner when opaque
 )
 MATERIAL_INDEX = {m.name: i for i, m in enumerate(MATERIALS)}
 
