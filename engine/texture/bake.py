@@ -206,8 +206,8 @@ def _low_res_fields(uvr, img, Kt, pc, nc, sym, outer, depth, scale):
             # the photo's pixels along a collar's edge are half skin, half cloth and passed the
             # gate as a dark line around the neck: clear rejections reach one texel further
             clear = torch.where(skin_like < SKIN_CLEAR_REJECT, skin_like, torch.ones_like(skin_like))
-            img = _to_image(clear[:, None], uvr, fill=1.0)[None]
-            eroded = (-F.max_pool2d(-img, 3, stride=1, padding=1)).reshape(-1)[uvr.texel]
+            clear_img = _to_image(clear[:, None], uvr, fill=1.0)[None]
+            eroded = (-F.max_pool2d(-clear_img, 3, stride=1, padding=1)).reshape(-1)[uvr.texel]
             # and the photo fades out towards a rejected region instead of stopping at a hard
             # edge: a ramp on the skin-likeness averaged over the feathering radius (speckles
             # average out; a collar's side does not)

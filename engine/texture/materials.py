@@ -59,7 +59,17 @@ CORNEA_RADIUS = 0.46    # the clear bulge of the outer shell, a little wider tha
 
 
 def polygon_materials(model) -> np.ndarray:
-    """(P,) int32 index into MATERIALS for every polygon of the model."""
+    """(P,) int32 index into MATERIALS for every polygon of the model (read-only; computed
+    once per model: the texture bake, both writers and the add-on all ask for it)."""
+    cache = model.__dict__.setdefault("_texture_cache", {})
+    if "polygon_materials" not in cache:
+        out = _polygon_materials(model)
+        out.setflags(write=False)
+        cache["polygon_materials"] = out
+    return cache["polygon_materials"]
+
+
+def _polygon_materials(model) -> np.ndarray:
     out = np.full(len(model.poly_sizes), MATERIAL_INDEX["skin"], dtype=np.int32)
     for region, mat in _REGION_MATERIAL.items():
         if region in model.region_names:
