@@ -9,11 +9,13 @@ import argparse
 import importlib
 import sys
 
-from .errors import FaceSpaceError
+from .core.errors import FaceSpaceError
 
 COMMANDS = {
     "install-model": (".commands.install_model", "install the ICT-FaceKit face model"),
     "build-correspondence": (".commands.build_correspondence", "map mediapipe's face mesh onto the model (derived table)"),
+    "calibrate-offsets": (".commands.calibrate_offsets", "re-derive the detector-bias offsets (derived table)"),
+    "build-landmarks68": (".commands.build_landmarks68", "re-derive the model's calibrated 68 landmarks (derived table)"),
     "bench": (".commands.bench", "run a benchmark and print its figures as JSON"),
     "reconstruct": (".commands.reconstruct", "photo -> head.obj, head.glb, params.json"),
     "train-regressor": (".commands.train_regressor", "train the Genova et al. regressor"),
@@ -23,21 +25,20 @@ COMMANDS = {
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="python -m engine", description="FaceSpace engine")
     sub = parser.add_subparsers(dest="command", required=True)
-    modules = {}
+    # only the command asked for is imported: `install-model` must not need torch
+    chosen = next((a for a in argv if a in COMMANDS), None)
+    module = None
     for name, (modname, help_text) in COMMANDS.items():
-        try:
-            mod = importlib.import_module(modname, __package__)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith(__package__ + ".commands"):
-                continue  # command not built yet
-            raise
-        modules[name] = mod
-        mod.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            module = importlib.import_module(modname, __package__)
+            module.add_arguments(p)
     args = parser.parse_args(argv)
     try:
-        return int(modules[args.command].run(args) or 0)
+        return int(module.run(args) or 0)
     except FaceSpaceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -10,8 +10,8 @@ artist can act on (the message says what to do).
 from __future__ import annotations
 
 import argparse
-import os
 import importlib.util
+import os
 import sys
 import time
 from pathlib import Path

@@ -41,8 +41,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import bpy
     import numpy as np
-    from PIL import Image
     from headless_reconstruct import load_addon, unload_addon
+    from PIL import Image
     load_addon()
     bpy.ops.wm.open_mainfile(filepath=str(Path(args.blend).resolve()))
     head = next(o for o in bpy.data.objects if o.type == 'MESH' and o.facespace.is_head)

@@ -14,6 +14,27 @@ ICT_ARCHIVE = SHARED / "models" / "ict-facekit.tar.xz"
 sys.path.insert(0, str(ROOT))  # `import engine` from the repository root
 
 
+def _mps_available() -> bool:
+    import torch
+    mps = getattr(torch.backends, "mps", None)
+    return mps is not None and mps.is_available()
+
+
+def _cuda_available() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
+@pytest.fixture(params=[
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not _cuda_available(), reason="no CUDA device on this machine")),
+    pytest.param("mps", marks=pytest.mark.skipif(not _mps_available(), reason="no MPS device on this machine")),
+])
+def device(request) -> str:
+    """Every torch device this machine has: CPU always, CUDA and MPS where present."""
+    return request.param
+
+
 def need_shared(*parts) -> Path:
     p = SHARED.joinpath(*parts)
     if not p.exists():
@@ -34,13 +55,13 @@ def ict_folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def ict_model(tmp_path_factory):
     """The installed model; if it is not installed, converted from ../shared into a temp dir."""
-    from engine.errors import ModelNotInstalledError
+    from engine.core.errors import ModelNotInstalledError
     from engine.model import load_model
     try:
         return load_model()
     except ModelNotInstalledError:
         archive = need_shared("models", "ict-facekit.tar.xz")
-        from engine.install import install_model
+        from engine.model.install import install_model
         path = install_model(archive, data_dir=tmp_path_factory.mktemp("model"))
         return load_model(path)
 

@@ -2,7 +2,6 @@
 equal the engine's evaluation, save/reopen, editing operators, export. No photo needed."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
@@ -37,12 +36,12 @@ def test_head_from_model_structure(scene, ict_model):
     assert len(mesh.uv_layers) == 1
     uv = np.empty(len(mesh.loops) * 2, np.float32)
     mesh.uv_layers[0].uv.foreach_get("vector", uv)
-    from engine.texture.atlas import atlas_uvs  # the layout the engine bakes textures into
+    from engine.model.atlas import atlas_uvs  # the layout the engine bakes textures into
     np.testing.assert_allclose(uv.reshape(-1, 2), atlas_uvs(ict_model)[ict_model.corner_uv_index], atol=1e-6)
     keys = [kb.name for kb in mesh.shape_keys.key_blocks]
     assert keys[0] == "Basis" and keys[1:] == list(ict_model.expression_names)
     assert len(keys) - 1 == 53 and ARKIT_SAMPLE <= set(keys)
-    from engine.texture.materials import MATERIALS, polygon_materials
+    from engine.model.materials import MATERIALS, polygon_materials
     assert [m.name.split()[-1] for m in mesh.materials] == [m.name for m in MATERIALS]
     slots = np.empty(len(mesh.polygons), np.int32)
     mesh.polygons.foreach_get("material_index", slots)

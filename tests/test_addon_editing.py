@@ -50,8 +50,9 @@ def test_caricature_scales_the_deviation(scene, ict_model):
 
 
 def test_bake_symmetry_and_bound(scene, ict_model):
-    from engine.editing import bound_for_percentile, face_space_level
     from facespace import api
+
+    from engine.editing import bound_for_percentile, face_space_level
     head = api.add_head(identity(3) * 1.2)
     head.facespace_edit.symmetry = 1.0
     sym = api.identity(head).copy()
@@ -97,8 +98,9 @@ def _select(*objs):
 
 
 def test_mix_all_areas_from_one_head(scene, ict_model):
-    from engine.editing import AREAS
     from facespace import api
+
+    from engine.editing import AREAS
     a = api.add_head(identity(5), name="Head A")
     api.set_expressions(a, {"jawOpen": 0.4})
     b = api.add_head(identity(6), name="Head B")
@@ -110,8 +112,9 @@ def test_mix_all_areas_from_one_head(scene, ict_model):
 
 
 def test_mixed_head_equals_engine_mix(scene, ict_model):
-    from engine.editing import mix_heads
     from facespace import api
+
+    from engine.editing import mix_heads
     a = api.add_head(identity(7), name="Head A")
     b = api.add_head(identity(8), name="Head B")
     api.set_expressions(b, {"eyeBlink_L": 1.0})
@@ -161,9 +164,10 @@ def test_identity_changed_elsewhere_is_kept(scene, ict_model):
 
 
 def test_mixed_texture(scene, ict_model):
-    from engine.editing import AREAS
     from facespace.operators.head_build import build_head
     from facespace.operators.mix_op import head_texture
+
+    from engine.editing import AREAS
     red = np.zeros((64, 64, 3), np.uint8); red[..., 0] = 200
     blue = np.zeros((64, 64, 3), np.uint8); blue[..., 2] = 180
     a, _ = build_head(bpy.context, ict_model, identity(11), name="Head A", texture=red)
@@ -193,9 +197,10 @@ class _Layout:
 
 
 def test_edit_panel_draws(scene, ict_model):
-    from engine.editing.measure import NAMES
     from facespace import api
     from facespace.ui import edit_panel, slider_groups
+
+    from engine.editing.measure import NAMES
     assert edit_panel.GROUP_ID in [g[0] for g in slider_groups.GROUPS]
     assert hasattr(bpy.types, "FACESPACE_PT_group_" + edit_panel.GROUP_ID)
     head = api.add_head(identity(13))

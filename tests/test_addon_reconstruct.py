@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 bpy = pytest.importorskip("bpy")
-pytest.importorskip("engine.reconstruct")
+pytest.importorskip("engine.pipeline.reconstruct")
 from conftest import need_shared  # noqa: E402
 
 from tests.addon_support import headless  # noqa: E402
@@ -90,6 +90,7 @@ def test_find_faces_fills_the_face_list(reconstructed):
 def test_background_job_and_cancel(reconstructed, ict_model):
     """What the modal operator does: the engine in a thread, polled; the head built after."""
     import time
+
     from facespace.engine.errors import Cancelled
     from facespace.operators import jobs
     bpy.ops.wm.read_factory_settings(use_empty=True)

@@ -1,6 +1,8 @@
 """Load time and memory of the installed compact face model."""
 import time
 
+from ..core.paths import model_path
+from ..model import load_model
 from ._common import machine, peak_rss_mb
 
 
@@ -9,8 +11,6 @@ def add_arguments(p):
 
 
 def run(args) -> dict:
-    from ..model import load_model
-    from ..paths import model_path
     import numpy as np
     rss0 = peak_rss_mb()
     times = []

@@ -10,6 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import FaceSpaceError
+from ..detect.image_io import load_image
+from ..eval.synthetic import render_head, textured_render_at_yaw
+from ..model import load_model
+from ..pipeline.reconstruct import ReconstructOptions, reconstruct
 from ._common import machine, peak_rss_mb
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -31,7 +36,6 @@ def add_arguments(p):
 
 def scaled_photo(path, size):
     from PIL import Image
-    from ..image_io import load_image
     img = load_image(path)
     if size and max(img.shape[:2]) != size:
         h, w = img.shape[:2]
@@ -41,8 +45,6 @@ def scaled_photo(path, size):
 
 
 def run(args) -> dict:
-    from ..model import load_model
-    from ..reconstruct import ReconstructOptions, reconstruct
     model = load_model()
     img = scaled_photo(args.photo, args.size)
     opts = ReconstructOptions(texture_size=args.texture_size, device=args.device, quality=args.quality,
@@ -79,8 +81,6 @@ def run(args) -> dict:
 def write_sheet(path, model, folder, max_photos, opts, cell=320):
     """One row per photo: photo | mesh overlay | textured render (photo camera) | 45 degrees yaw."""
     from PIL import Image, ImageDraw
-    from ..errors import FaceSpaceError
-    from ..reconstruct import reconstruct
     photos = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if max_photos:
         photos = photos[:max_photos]
@@ -106,7 +106,6 @@ def write_sheet(path, model, folder, max_photos, opts, cell=320):
 def sheet_cells(rec, model, cell=320):
     """The four views of one reconstruction, cropped around the face, (cell, cell, 3) each."""
     from PIL import Image
-    from ..synthetic import render_head, textured_render_at_yaw
     img = rec.image
     w, h = rec.image_size
     mesh, cov = render_head(model, rec.vertices, rec.world_to_camera, rec.K, (w, h), texture=None,

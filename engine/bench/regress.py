@@ -6,6 +6,15 @@ import time
 
 import numpy as np
 
+from ..core.geometry import rotation_angle_deg
+from ..eval.synthetic import SyntheticFace, detector_targets, face_error_mm, sample_face
+from ..fit import FitSettings, fit_points
+from ..model import load_model
+from ..regress import landmark_weights_path, load_landmark_regressor, predict_init
+from ..regress.checkpoint import load_checkpoint
+from ..regress.encoder import build_encoder
+from ..regress.genova import build_regressor
+from ..regress.landmark import LandmarkPredictor, evaluate_landmark_regressor
 from ._common import machine
 
 
@@ -25,7 +34,6 @@ def add_arguments(p):
 
 def _wide_angle(model, face, focal_factor=0.6, face_fraction=0.6):
     """The same face and pose seen through a short lens from close by (a selfie)."""
-    from ..synthetic import SyntheticFace
     w, h = face.image_size
     f = max(w, h) * focal_factor
     z = f * float(np.ptp(model.mean[model.region_slice("face"), 1])) / (face_fraction * h)
@@ -37,7 +45,6 @@ def _wide_angle(model, face, focal_factor=0.6, face_fraction=0.6):
 
 
 def _faces(model, rng, n, yaw_range, noise, wide=False):
-    from ..synthetic import detector_targets, sample_face
     out = []
     for _ in range(n):
         lo, hi = yaw_range
@@ -57,11 +64,6 @@ def _run_fits(model, faces, quality, init_mode, fail_mm, fail_deg):
     """init_mode: 'none' (the fit's closed-form rigid start), 'landmark-regressor' (predict_init
     as the fit's initialisation), '...+focal-prior' (also centre the fit's focal prior on the
     regressor's focal estimate: FitSettings(focal_prior=f / max(w, h)))."""
-    from ..fit import FitSettings
-    from ..reconstruct import fit_points
-    from ..regress import predict_init
-    from ..regress.geometry import rotation_angle_deg
-    from ..synthetic import face_error_mm
     errs, rots, secs, iters, focals = [], [], [], [], []
     for face, pts, jaw in faces:
         t = time.perf_counter()
@@ -147,8 +149,6 @@ def _genova_inference_times(model, device_name="cpu", size=160):
     """Genova regression per face: FaceNet (InceptionResnetV1, randomly initialised: the time
     does not depend on the weights) + the regressor MLP, one 160 px crop and a batch of 64."""
     import torch
-    from ..regress.encoder import build_encoder
-    from ..regress.genova import build_regressor
     enc = build_encoder(pretrained=False, seed=0, device=device_name)
     reg = build_regressor(model.n_identity, model.n_expression).to(device_name).eval()
     x = torch.rand(64, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device_name)
@@ -165,9 +165,6 @@ def _genova_inference_times(model, device_name="cpu", size=160):
 def run(args) -> dict:
     import torch
     torch.set_num_threads(args.threads)
-    from ..model import load_model
-    from ..regress import landmark_weights_path, load_landmark_regressor
-    from ..regress.landmark import evaluate_landmark_regressor
     model = load_model()
     pred = load_landmark_regressor(model)
     out = {"benchmark": "regress", "weights": str(landmark_weights_path()), "scheme": pred.config["scheme"],
@@ -189,8 +186,6 @@ def run(args) -> dict:
     out["inference_cpu"] = _inference_times(model, pred)
     out["genova_inference_cpu"] = _genova_inference_times(model)
     if torch.cuda.is_available():
-        from ..regress.landmark import LandmarkPredictor
-        from ..regress.checkpoint import load_checkpoint
         gpu = LandmarkPredictor(load_checkpoint(landmark_weights_path()), model, "cuda")
         out["inference_cuda"] = _inference_times(model, gpu, "cuda")
         out["genova_inference_cuda"] = _genova_inference_times(model, "cuda")

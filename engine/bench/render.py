@@ -5,6 +5,12 @@ Figures and their meaning: docs/benchmarks.md, section Renderer."""
 import os
 import time
 
+from ..core.device import pick_device
+from ..model import load_model
+from ..render import (antialias, available_backends, interpolate, look_at, rasterize, texture, texture_construct_mip,
+                      world_to_clip)
+from ..core.torch_geometry import vertex_normals
+from ..render.mesh import triangle_uv_indices
 from ._common import machine, peak_rss_mb
 
 
@@ -52,9 +58,6 @@ def split_vertices(tri, uv_tri):
 
 def _one_backend(backend, model, device, args):
     import torch
-    from ..render import (antialias, interpolate, look_at, rasterize, texture, texture_construct_mip,
-                          world_to_clip)
-    from ..render.mesh import triangle_uv_indices, vertex_normals
     S = args.size
     verts = torch.tensor(model.mean, dtype=torch.float32, device=device)
     tri = torch.tensor(model.triangles, dtype=torch.int32, device=device)
@@ -124,9 +127,6 @@ def _one_backend(backend, model, device, args):
 
 def run(args) -> dict:
     import torch
-    from ..device import pick_device
-    from ..model import load_model
-    from ..render import available_backends
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)

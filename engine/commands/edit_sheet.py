@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..eval.editing_figures import editing_figures
+from ..eval.editing_sheet import measurement_sheet, mix_sheet
+from ..model import load_model
+
 
 def add_arguments(parser):
     parser.add_argument("out_dir", nargs="?", default="docs/images",
@@ -13,12 +17,9 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from ..editing.sheet import measurement_sheet, mix_sheet
-    from ..model import load_model
     model = load_model()
     if args.figures:
         import json
-        from ..editing.figures import editing_figures
         print(json.dumps(editing_figures(model), indent=1))
         return 0
     out = Path(args.out_dir)

@@ -1,5 +1,7 @@
 from pathlib import Path
 
+from ..model.install import install_model
+
 
 def add_arguments(p):
     p.add_argument("--from", dest="source", type=Path, default=None,
@@ -9,7 +11,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..install import install_model
 
     import sys
     last = [-1]

@@ -3,6 +3,11 @@
 Nothing is written unless the whole reconstruction succeeds (errors exit with code 2)."""
 from pathlib import Path
 
+from ..core.errors import FaceSpaceError
+from ..io.export import write_outputs
+from ..model import load_model
+from ..pipeline.reconstruct import ReconstructOptions, reconstruct
+
 
 def add_arguments(p):
     p.add_argument("photo", help="the photo (JPEG, PNG, ...)")
@@ -23,12 +28,8 @@ def add_arguments(p):
 
 def run(args) -> int:
     import sys
-    from ..model import load_model
-    from ..reconstruct import ReconstructOptions, reconstruct
-    from ..export import write_outputs
 
     if args.texture_size < 16 or args.texture_size > 8192:
-        from ..errors import FaceSpaceError
         raise FaceSpaceError("--texture-size must be between 16 and 8192 pixels.")
     model = load_model()
     opts = ReconstructOptions(face_index=args.face, texture_size=args.texture_size, device=args.device,

@@ -3,6 +3,9 @@ train the shipped landmark regressor from scratch on synthetic landmark sets (CP
 deterministic for a given seed / steps / thread count)."""
 from pathlib import Path
 
+from ..model import load_model
+from ..regress.landmark import train_landmark_regressor
+
 
 def add_arguments(p):
     p.add_argument("--out", type=Path, required=True, help="weights file to write (+ .sha256 sidecar)")
@@ -20,8 +23,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..model import load_model
-    from ..regress.landmark import train_landmark_regressor
     model = load_model()
     info = train_landmark_regressor(model, args.out, seed=args.seed, steps=args.steps, batch=args.batch,
                                     lr=args.lr, hidden=args.hidden, layers=args.layers, scheme=args.scheme,

@@ -3,6 +3,9 @@ regressor on a photo folder plus on-the-fly synthetic renders (see docs/regressi
 Multi-GPU: `torchrun --nproc_per_node N -m engine train-regressor ...`."""
 from pathlib import Path
 
+from ..model import load_model
+from ..regress.train import train_genova
+
 
 def add_arguments(p):
     p.add_argument("--photos", type=Path, default=None, help="folder of face photos (default: synthetic only)")
@@ -31,8 +34,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..model import load_model
-    from ..regress.train import train_genova
     model = load_model()
     info = train_genova(
         model, resume=args.resume, photos=args.photos, out=args.out, steps=args.steps, batch=args.batch,

@@ -5,7 +5,9 @@ from .caricature import caricature, mirror_identity, symmetrize
 from .compose import EditResult, EditState, apply_edits
 from .directions import apply_measurement, edit_measurements, measurement_directions
 from .guard import bound_for_percentile, clamp_to_bound, face_space_level, identity_norm
-from .measure import MEASUREMENTS, NAMES as MEASUREMENT_NAMES, measure, measurement_set
+from .measure import MEASUREMENTS
+from .measure import NAMES as MEASUREMENT_NAMES
+from .measure import measure, measurement_set
 from .mixing import AREA_LABELS, AREAS, MixResult, area_masks, mix_heads
 
 __all__ = ["Attribute", "learn_attribute", "load_attribute", "caricature", "mirror_identity",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AttributeFileError, AttributeModelMismatchError, AttributeVersionError
+from ..core.errors import AttributeFileError, AttributeModelMismatchError, AttributeVersionError
 
 FORMAT_NAME = "facespace-attribute"
 FORMAT_VERSION = 1

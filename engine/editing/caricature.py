@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._cache import cached
+from ..core.cache import cached
 
 
 def caricature(identity, factor: float) -> np.ndarray:

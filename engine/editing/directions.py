@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._cache import cached
+from ..core.cache import cached
 from .measure import MEASUREMENTS, NAMES, measurement_set
 
 N_SAMPLES = 4000

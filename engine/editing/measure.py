@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._cache import cached
+from ..core.cache import cached
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._cache import cached
+from ..core.cache import cached
+from ..texture import uv_raster  # the shared atlas rasterisation (cached per model)
 
 AREAS = ("eyes", "nose", "mouth", "chin_jaw", "upper_head", "rest")
 AREA_LABELS = {"eyes": "Eyes and brows", "nose": "Nose", "mouth": "Mouth", "chin_jaw": "Chin and jaw",
@@ -187,7 +188,6 @@ def mix_textures(textures, weights, W, model) -> np.ndarray:
 
     Texels no skin triangle covers take the "rest" area's head weights.
     """
-    from ..texture import uv_raster       # the shared atlas rasterisation (cached per model)
     T = np.stack([np.asarray(t) for t in textures]).astype(np.float64)       # (H, S, S, C)
     H, S = T.shape[0], T.shape[1]
     if T.shape[1] != T.shape[2] or len(weights[0]) != H:

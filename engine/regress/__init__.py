@@ -15,15 +15,21 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.cache import cached
+from ..core.errors import FaceSpaceError
+from ..landmarks.mp68 import to68
+from .checkpoint import load_checkpoint
+from .encoder import facenet_weights_available
+from .genova import default_genova_path, load_genova_predictor
+from .landmark import LandmarkPredictor, default_weights_path
+
 LANDMARK_WEIGHTS_ENV = "FACESPACE_LANDMARK_REGRESSOR"
 GENOVA_WEIGHTS_ENV = "FACESPACE_GENOVA_REGRESSOR"
 
 _lock = threading.Lock()
-_cache: dict = {}
 
 
 def landmark_weights_path() -> Path:
-    from .landmark import default_weights_path
     env = os.environ.get(LANDMARK_WEIGHTS_ENV)
     return Path(env) if env else default_weights_path()
 
@@ -31,18 +37,14 @@ def landmark_weights_path() -> Path:
 def load_landmark_regressor(model, path=None, device="cpu"):
     """The loaded LandmarkPredictor (SHA-256 verified, cached per model and file).
     Raises WeightsUnavailableError when the file is missing, FaceSpaceError when corrupt."""
-    from .checkpoint import load_checkpoint, sha256_file
-    from .landmark import LandmarkPredictor
     path = Path(path) if path else landmark_weights_path()
-    key = (id(model), str(path), str(device))
     with _lock:
-        hit = _cache.get(key)
-        if hit is not None and hit[0] == path.stat().st_mtime_ns:
-            return hit[1]
-        state = load_checkpoint(path)
-        pred = LandmarkPredictor(state, model, device)
-        _cache[key] = (path.stat().st_mtime_ns, pred)
-        return pred
+        slot = cached(model, ("landmark_regressor", str(path), str(device)), dict)
+        mtime = path.stat().st_mtime_ns if path.exists() else None
+        if "predictor" not in slot or slot["mtime"] != mtime:   # a replaced file is read again
+            slot["predictor"] = LandmarkPredictor(load_checkpoint(path), model, device)
+            slot["mtime"] = mtime
+        return slot["predictor"]
 
 
 def landmark_regressor_available(model=None, n_points=None) -> bool:
@@ -53,7 +55,7 @@ def landmark_regressor_available(model=None, n_points=None) -> bool:
         return True
     try:
         pred = load_landmark_regressor(model)
-    except Exception:
+    except FaceSpaceError:   # missing or damaged weights
         return False
     return n_points is None or pred.n_points == n_points
 
@@ -66,17 +68,13 @@ def predict_init(points2d, image_size, model, visible=None, path=None):
     `visible` (L,) optional 0/1 mask; non-finite points count as hidden."""
     try:
         pred = load_landmark_regressor(model, path)
-    except Exception:
+    except FaceSpaceError:   # missing or damaged weights: no start, the fit starts in closed form
         return None
     pts = np.asarray(points2d, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 2:
         return None
     if pts.shape[0] == 478 and pred.n_points == 68:
-        # mediapipe points with weights trained on the model's 68 landmarks: detect.to68
-        try:
-            from ..detect import to68
-        except ImportError:
-            return None
+        # mediapipe points with weights trained on the model's 68 landmarks
         pts = to68(pts)
         if visible is not None:
             visible = None
@@ -91,8 +89,6 @@ def predict_init(points2d, image_size, model, visible=None, path=None):
 
 def genova_available(path=None) -> bool:
     """True when a trained Genova checkpoint and the FaceNet weights are both present."""
-    from .encoder import facenet_weights_available
-    from .genova import default_genova_path
     p = Path(path) if path else default_genova_path()
     return p.exists() and facenet_weights_available()
 
@@ -100,5 +96,4 @@ def genova_available(path=None) -> bool:
 def predict_genova(image, model, path=None, device="auto"):
     """Genova regressor on a face crop / photo (H, W, 3) uint8 -> dict(identity, expression,
     rotation, translation, focal). Raises WeightsUnavailableError when weights are missing."""
-    from .genova import load_genova_predictor
     return load_genova_predictor(model, path, device).predict(image)

@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from ..errors import WeightsUnavailableError, FaceSpaceError
+from ..core.errors import FaceSpaceError, WeightsUnavailableError
 
 
 def sha256_file(path) -> str:

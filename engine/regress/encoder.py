@@ -17,7 +17,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import WeightsUnavailableError
+from ..core.errors import FaceSpaceError, WeightsUnavailableError
+from ..core.paths import data_dir
+from .checkpoint import read_sidecar, sha256_file, sidecar
 
 FACENET_URL = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt"
 FACENET_FILENAME = "20180402-114759-vggface2.pt"
@@ -55,7 +57,6 @@ def _inception_resnet_v1_class():
 
 
 def default_facenet_path() -> Path:
-    from ..paths import data_dir
     return data_dir() / "weights" / FACENET_FILENAME
 
 
@@ -80,7 +81,6 @@ def _offline_message() -> str:
 def download_facenet_weights(dest=None) -> Path:
     """Download the vggface2 state dict into the data folder and record its SHA-256."""
     import torch
-    from .checkpoint import sha256_file, sidecar
     dest = Path(dest) if dest else default_facenet_path()
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")
@@ -96,8 +96,6 @@ def download_facenet_weights(dest=None) -> Path:
 
 def load_facenet_state_dict(weights=None, download=False) -> dict:
     import torch
-    from .checkpoint import read_sidecar, sha256_file, sidecar
-    from ..errors import FaceSpaceError
     path = facenet_weights_path(weights)
     if path is None:
         if not download:

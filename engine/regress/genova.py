@@ -22,7 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .geometry import euler_to_matrix
+from ..core.cache import cached
+from ..core.device import pick_device
+from ..core.geometry import euler_to_matrix
+from ..core.paths import data_dir
+from ..core.torch_geometry import vertex_normals
+from ..detect import choose_face, detect_faces
+from ..render import antialias, interpolate, project_clip, rasterize, resolve_backend
+from .checkpoint import load_checkpoint
+from .encoder import build_encoder
 
 POSE_LIMITS = (math.radians(60), math.radians(30), math.radians(30))  # yaw, pitch, roll
 CROP_FOCAL = 3.0       # focal / crop size of the render camera
@@ -32,7 +40,6 @@ FACE_WIDTH_CM = 15.0
 
 def default_genova_path() -> Path:
     import os
-    from ..paths import data_dir
     env = os.environ.get("FACESPACE_GENOVA_REGRESSOR")
     return Path(env) if env else data_dir() / "weights" / "genova_regressor.pt"
 
@@ -85,7 +92,6 @@ class FaceRenderer:
 
     def __init__(self, model, size=96, device="cpu", backend="auto", region="face"):
         import torch
-        from ..render import resolve_backend
         self.model, self.size, self.device = model, int(size), torch.device(device)
         self.backend = resolve_backend(backend, self.device)
         sl = model.region_slice(region)
@@ -109,23 +115,12 @@ class FaceRenderer:
         t = -(R @ self.centre) + torch.tensor([0.0, 0.0, self.tz], device=pose.device)
         return R, t
 
-    def vertex_normals(self, v):
-        import torch
-        f = self.tri_long
-        a, b, c = v[:, f[:, 0]], v[:, f[:, 1]], v[:, f[:, 2]]
-        fn = torch.cross(b - a, c - a, dim=-1)
-        n = torch.zeros_like(v)
-        for k in range(3):
-            n = n.index_add(1, f[:, k], fn)
-        return torch.nn.functional.normalize(n, dim=-1)
-
     def render(self, identity, expression, pose, albedo, background=None):
         import torch
-        from ..render import antialias, interpolate, project_clip, rasterize
         v = self.model.vertices_torch(identity, expression)[:, self.slice]
         R, t = self.camera(pose)
         vc = v @ R.transpose(1, 2) + t[:, None]
-        nc = self.vertex_normals(vc)
+        nc = vertex_normals(vc, self.tri_long)
         # head light from the camera: shade = ambient + diffuse * max(0, n . -view)
         view = torch.nn.functional.normalize(vc, dim=-1)
         shade = 0.35 + 0.65 * (-(nc * view).sum(-1, keepdim=True)).clamp_min(0)
@@ -201,7 +196,6 @@ def multiview_identity_loss(pred, input_embedding, renderer, encoder, yaws_deg=(
 # ---- inference --------------------------------------------------------------------------
 class GenovaPredictor:
     def __init__(self, state, model, device="cpu", weights=None):
-        from .encoder import build_encoder
         cfg = state["config"]
         self.config, self.model = cfg, model
         self.device = device
@@ -221,7 +215,6 @@ class GenovaPredictor:
         h, w = img.shape[:2]
         if box is None:
             try:
-                from ..detect import choose_face, detect_faces
                 box = choose_face(detect_faces(img)).box
             except Exception:
                 side = min(w, h)
@@ -250,16 +243,9 @@ class GenovaPredictor:
                 "albedo": p["albedo"][0].cpu().numpy().astype(np.float64)}
 
 
-_PRED_CACHE: dict = {}
-
-
 def load_genova_predictor(model, path=None, device="auto"):
-    from ..device import pick_device
-    from .checkpoint import load_checkpoint
+    """The GenovaPredictor for `model` from a checkpoint (SHA-256 checked), once per model."""
     path = Path(path) if path else default_genova_path()
     dev = pick_device(device)
-    key = (id(model), str(path), str(dev))
-    if key not in _PRED_CACHE:
-        state = load_checkpoint(path, map_location=str(dev))
-        _PRED_CACHE[key] = GenovaPredictor(state, model, dev)
-    return _PRED_CACHE[key]
+    return cached(model, ("genova", str(path), str(dev)),
+                  lambda: GenovaPredictor(load_checkpoint(path, map_location=str(dev)), model, dev))

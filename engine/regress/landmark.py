@@ -18,8 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .geometry import (LandmarkBasis, euler_to_matrix, landmark_basis, matrix_to_rotation_6d,
-                       project, rotation_6d_to_matrix)
+from ..core.errors import FaceSpaceError
+from ..core.geometry import euler_to_matrix, rotation_angle_deg
+from ..core.torch_geometry import project
+from .checkpoint import save_checkpoint
+from .geometry import LandmarkBasis, landmark_basis, rotation_6d_to_matrix
 
 DEPTH_PRIOR = math.log(15.0)   # head landmark span ~15 cm
 FOCAL_PRIOR = math.log(1.2)    # f / max(w, h)
@@ -244,7 +247,6 @@ def train_landmark_regressor(model, out, seed=0, steps=8000, batch=256, lr=1e-3,
                   n_points=basis.n_points, n_identity=K, n_expression=E, hidden=hidden, layers=layers,
                   seed=seed, steps=steps, batch=batch, lr=lr, model_id=str(getattr(model, "id", "")),
                   torch=str(torch.__version__))  # no timings: the file is reproducible byte for byte
-    from .checkpoint import save_checkpoint
     digest = save_checkpoint(out, {"config": config, "state_dict": sd})
     return dict(config, sha256=digest, path=str(out), seconds=round(time.perf_counter() - t0, 1))
 
@@ -257,7 +259,6 @@ class LandmarkPredictor:
         import torch
         cfg = state["config"]
         if cfg.get("kind") != "facespace-landmark-regressor":
-            from ..errors import FaceSpaceError
             raise FaceSpaceError("This file is not a FaceSpace landmark regressor.")
         self.config = cfg
         self.basis = landmark_basis(model, cfg["scheme"])
@@ -315,7 +316,6 @@ def evaluate_landmark_regressor(predictor, n=2000, seed=12345, **sampling) -> di
     """Regressor vs the mean-face baseline on fresh synthetic landmark sets: rotation error
     (degrees), landmark reprojection error (% of the face box), focal error (%), identity RMSE."""
     import torch
-    from .geometry import rotation_angle_deg
     basis = predictor.basis
     tb = basis.torch()
     gen = torch.Generator().manual_seed(seed)

@@ -17,6 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.device import pick_device
+from ..core.errors import FaceSpaceError, ImageError
+from ..detect import choose_face, detect_faces
+from ..detect.image_io import load_image
+from .checkpoint import load_checkpoint, save_checkpoint
+from .encoder import build_encoder
+from .genova import (CROP_FACE_FRAC, FaceRenderer, batch_distribution_loss, build_regressor, loopback_loss,
+                     multiview_identity_loss, parameter_loss, sample_synthetic, to_nchw)
+
 DEFAULTS = dict(
     photos=None, out="genova_regressor.pt", steps=1000, batch=16, lr=1e-4, size=160,
     w_param=1.0, w_dist=0.1, w_loop=1.0, w_mv=1.0, yaws=(-30.0, 0.0, 30.0), seed=0,
@@ -38,7 +47,6 @@ class PhotoCrops:
 
     def __init__(self, folder, size, progress=None):
         from PIL import Image
-        from ..image_io import load_image
         crops = []
         for path in _image_files(folder):
             try:
@@ -48,20 +56,17 @@ class PhotoCrops:
             h, w = img.shape[:2]
             box = None
             try:
-                from ..detect import choose_face, detect_faces
                 box = choose_face(detect_faces(img)).box
             except Exception:
                 pass
             if box is None:
                 s = min(w, h)
                 box = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)
-            from .genova import CROP_FACE_FRAC
             cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
             side = max(box[2] - box[0], box[3] - box[1]) / CROP_FACE_FRAC * 0.85
             c = Image.fromarray(img).crop((cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2))
             crops.append(np.asarray(c.resize((size, size), Image.BILINEAR), dtype=np.float32) / 255.0)
         if not crops:
-            from ..errors import ImageError
             raise ImageError(f"No readable photos in {folder}.")
         self.crops = np.stack(crops)
 
@@ -85,9 +90,6 @@ def _dist_info():
 class GenovaTrainer:
     def __init__(self, model, progress=print, **options):
         import torch
-        from ..device import pick_device
-        from .encoder import build_encoder
-        from .genova import FaceRenderer, build_regressor
         cfg = dict(DEFAULTS)
         unknown = set(options) - set(cfg)
         if unknown:
@@ -130,7 +132,6 @@ class GenovaTrainer:
         """Standardise the encoder features with statistics of synthetic renders (seed-fixed,
         identical on every rank)."""
         import torch
-        from .genova import sample_synthetic, to_nchw
         g = torch.Generator().manual_seed(self.cfg["seed"] * 1000 + 999)
         feats = []
         with torch.no_grad():
@@ -153,17 +154,14 @@ class GenovaTrainer:
                 "regressor": self.regressor.state_dict(), "optimizer": self.opt.state_dict(), "rng": rng}
 
     def save(self, path=None) -> str | None:
-        from .checkpoint import save_checkpoint
         if self.rank != 0:
             return None
         return save_checkpoint(path or self.cfg["out"], self.state())
 
     def load(self, path):
         import torch
-        from .checkpoint import load_checkpoint
         st = load_checkpoint(path)
         if st.get("kind") != "facespace-genova-regressor":
-            from ..errors import FaceSpaceError
             raise FaceSpaceError(f"{path} is not a FaceSpace Genova regressor checkpoint.")
         self.regressor.load_state_dict(st["regressor"])
         self.opt.load_state_dict(st["optimizer"])
@@ -177,8 +175,6 @@ class GenovaTrainer:
     # -- one step --
     def losses(self) -> dict:
         import torch
-        from .genova import (batch_distribution_loss, loopback_loss, multiview_identity_loss,
-                             parameter_loss, sample_synthetic, to_nchw)
         c, B = self.cfg, self.cfg["batch"]
         syn = sample_synthetic(self.K, self.E, B, self.gen, self.device, c["synthetic_yaw"])
         with torch.no_grad():

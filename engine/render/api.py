@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import torch
 
+from ..core.errors import FaceSpaceError
 from . import portable
 from .attributes import interpolate as _interpolate_portable
+from .edge_aa import antialias as _aa
+from .texturing import texture as _texture
+from .texturing import texture_construct_mip as _construct
 
 BACKENDS = ("auto", "portable", "nvdiffrast")
 
@@ -23,12 +27,10 @@ def available_backends(device="cpu") -> list[str]:
 def resolve_backend(backend: str, device) -> str:
     """'auto' -> nvdiffrast on CUDA when `nvdiffrast.torch` imports, else portable."""
     if backend not in BACKENDS:
-        from ..errors import FaceSpaceError
         raise FaceSpaceError(f"Unknown renderer backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
     if backend == "auto":
         return "nvdiffrast" if _nvdiffrast_ok(device) else "portable"
     if backend == "nvdiffrast" and not _nvdiffrast_ok(device):
-        from ..errors import FaceSpaceError
         raise FaceSpaceError("The nvdiffrast renderer needs a CUDA GPU and the optional 'diffrp-nvdiffrast' "
                              "package; use backend='portable' or 'auto'.")
     return backend
@@ -73,7 +75,6 @@ def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_m
     if resolve_backend(backend, uv.device) == "nvdiffrast":
         from . import nvdiffrast_backend
         return nvdiffrast_backend.texture(tex, uv, uv_da, filter_mode, boundary_mode, max_mip_level)
-    from .texturing import texture as _texture
     return _texture(tex, uv, uv_da, filter_mode=filter_mode, boundary_mode=boundary_mode, max_mip_level=max_mip_level,
                     mip=mip)
 
@@ -81,7 +82,6 @@ def texture(tex, uv, uv_da=None, filter_mode="auto", boundary_mode="wrap", max_m
 def texture_construct_mip(tex, max_mip_level=None):
     """Prebuilt mip pyramid of a texture for `texture(..., mip=...)` (portable backend; the
     nvdiffrast backend ignores it and builds its own)."""
-    from .texturing import texture_construct_mip as _construct
     return _construct(tex, max_mip_level)
 
 
@@ -92,5 +92,4 @@ def antialias(color, rast, pos_clip, tri, backend="auto"):
     if resolve_backend(backend, color.device) == "nvdiffrast":
         from . import nvdiffrast_backend
         return nvdiffrast_backend.antialias(color, rast, pos_clip, tri)
-    from .edge_aa import antialias as _aa
     return _aa(color, rast, pos_clip, tri)

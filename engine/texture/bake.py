@@ -14,9 +14,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..device import pick_device
+from ..core.cache import cached
+from ..core.device import pick_device
+from ..core.torch_geometry import vertex_normals
+from ..model.materials import MATERIAL_INDEX, polygon_materials
+from ..render import interpolate, project_clip, rasterize
 from .fill import normalised_blur, push_pull
-from .materials import MATERIAL_INDEX, polygon_materials
 from .sh import fit_sh, shading
 from .uvmap import uv_raster
 
@@ -46,27 +49,16 @@ class TextureResult:
     timings: dict = field(default_factory=dict)
 
 
-def vertex_normals_torch(verts: torch.Tensor, tri: torch.Tensor) -> torch.Tensor:
-    a, b, c = verts[tri[:, 0]], verts[tri[:, 1]], verts[tri[:, 2]]
-    fn = torch.linalg.cross(b - a, c - a, dim=1)
-    n = torch.zeros_like(verts)
-    for k in range(3):
-        n.index_add_(0, tri[:, k], fn)
-    return n / n.norm(dim=1, keepdim=True).clamp_min(1e-12)
-
-
 def _occluder_triangles(model) -> np.ndarray:
-    cache = model.__dict__.setdefault("_texture_cache", {})
-    if "occluders" not in cache:
+    def build():
         mats = polygon_materials(model)[model.triangle_polygon]
         keep = ~np.isin(mats, [MATERIAL_INDEX[n] for n in _SEE_THROUGH])
-        cache["occluders"] = model.triangles[keep].astype(np.int64)
-    return cache["occluders"]
+        return model.triangles[keep].astype(np.int64)
+    return cached(model, "occluder_triangles", build)
 
 
 def _depth_map(points_cam, tri, K, width, height):
     """Camera-space depth (cm) of the nearest surface per pixel of a downscaled view; 0 = none."""
-    from ..render import interpolate, project_clip, rasterize
     s = min(1.0, DEPTH_MAP_MAX_SIDE / max(width, height))
     w, h = max(1, round(width * s)), max(1, round(height * s))
     sx, sy = w / width, h / height
@@ -154,8 +146,7 @@ def _unit(x):
 def _outer_face(model) -> np.ndarray:
     """(V,) 0 inside the inner face (the ellipse of the 68 landmarks on the mean shape), rising
     to 1 outside it and on everything behind the face."""
-    cache = model.__dict__.setdefault("_texture_cache", {})
-    if "outer" not in cache:
+    def build():
         p = model.mean.astype(np.float64)
         lm = p[model.landmarks68]
         c = lm.mean(0)
@@ -164,8 +155,8 @@ def _outer_face(model) -> np.ndarray:
         t = np.clip((r - 0.85) / 0.2, 0.0, 1.0)
         outer = t * t * (3 - 2 * t)
         outer[p[:, 2] < lm[:, 2].min() - 1.0] = 1.0
-        cache["outer"] = outer.astype(np.float32)
-    return cache["outer"]
+        return outer.astype(np.float32)
+    return cached(model, "outer_face", build)
 
 
 def _low_res_fields(uvr, img, Kt, pc, nc, sym, outer, depth, scale):
@@ -277,21 +268,19 @@ def bake_texture(image, model, vertices, world_to_camera, K, size=2048, device="
     Hs, Ws = img.shape[-2:]
     img = img * img  # to linear light (GAMMA 2)
 
-    cache = model.__dict__.setdefault("_texture_cache", {})
-    if ("tri", str(dev)) not in cache:
-        cache[("tri", str(dev))] = torch.as_tensor(model.triangles.astype(np.int64), device=dev)
-        cache[("occ", str(dev))] = torch.as_tensor(_occluder_triangles(model), device=dev)
-        cache[("sym", str(dev))] = torch.as_tensor(model.symmetry.astype(np.int64), device=dev)
+    cache = cached(model, ("texture_tensors", str(dev)), lambda: {
+        "tri": torch.as_tensor(model.triangles.astype(np.int64), device=dev),
+        "occ": torch.as_tensor(_occluder_triangles(model), device=dev),
+        "sym": torch.as_tensor(model.symmetry.astype(np.int64), device=dev),
+        "outer": torch.as_tensor(_outer_face(model), device=dev)})
     M = torch.as_tensor(np.asarray(world_to_camera, dtype=np.float32), device=dev)
     verts = torch.as_tensor(np.asarray(vertices, dtype=np.float32), device=dev)
     pc = verts @ M[:3, :3].T + M[:3, 3]
-    nc = vertex_normals_torch(pc, cache[("tri", str(dev))])
-    depth, scale = _depth_map(pc, cache[("occ", str(dev))], Kt, Ws, Hs)
+    nc = vertex_normals(pc, cache["tri"])
+    depth, scale = _depth_map(pc, cache["occ"], Kt, Ws, Hs)
     timings["depth"] = time.perf_counter() - t0
 
-    if ("outer", str(dev)) not in cache:
-        cache[("outer", str(dev))] = torch.as_tensor(_outer_face(model), device=dev)
-    fields, L, tone = _low_res_fields(lo, img, Kt, pc, nc, cache[("sym", str(dev))], cache[("outer", str(dev))],
+    fields, L, tone = _low_res_fields(lo, img, Kt, pc, nc, cache["sym"], cache["outer"],
                                       depth, scale)
     timings["low_res"] = time.perf_counter() - t0
 
@@ -299,7 +288,7 @@ def bake_texture(image, model, vertices, world_to_camera, K, size=2048, device="
     up = F.interpolate(fields[None], size=(n_hi, n_hi), mode="bilinear", align_corners=False)[0]
     conf, s1, delit_fill = up[0:1], up[1:4].clamp_min(0.2), up[4:7]
     w2, s2 = up[7:8], up[8:11].clamp_min(0.2)
-    sym = cache[("sym", str(dev))]
+    sym = cache["sym"]
     # the facing ramp per vertex, interpolated at full resolution: low-res confidence must not
     # bleed onto texels that turn away (ear backs, chart borders)
     # (the cosine is interpolated and then ramped: it has the sign of the interpolated normal's)

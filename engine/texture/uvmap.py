@@ -16,7 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atlas import atlas_uvs, fan_corner_triangles, skin_polygons
+from ..core.cache import cached
+from ..core.paths import data_dir
+from ..model.atlas import FACE_FRACTION, atlas_uvs, fan_corner_triangles, skin_polygons
+from ..render import rasterize
 
 
 @dataclass
@@ -35,15 +38,10 @@ class UVRaster:
 
 def uv_raster(model, size: int, device="cpu") -> UVRaster:
     """The cached UVRaster of `model` at `size`, on `device`."""
-    cache = model.__dict__.setdefault("_uv_raster_cache", {})
-    key = (int(size), str(device))
-    if key not in cache:
-        cpu_key = (int(size), "cpu")
-        if cpu_key not in cache:
-            cache[cpu_key] = _load_or_build(model, int(size))
-        r = cache[cpu_key]
-        cache[key] = UVRaster(r.size, *(t.to(device) for t in (r.texel, r.verts, r.bary, r.is_face, r.covered)))
-    return cache[key]
+    def on_device():
+        r = cached(model, ("uv_raster", int(size), "cpu"), lambda: _load_or_build(model, int(size)))
+        return UVRaster(r.size, *(t.to(device) for t in (r.texel, r.verts, r.bary, r.is_face, r.covered)))
+    return cached(model, ("uv_raster", int(size), str(device)), on_device)
 
 
 _CACHE_VERSION = 2
@@ -57,8 +55,6 @@ def prepare(model, sizes=(1024, 256)) -> None:
 
 
 def cache_path(model, size: int) -> Path:
-    from ..paths import data_dir
-    from .atlas import FACE_FRACTION
     h = hashlib.sha1(f"{_CACHE_VERSION}:{size}:{FACE_FRACTION}".encode())
     for a in (model.uvs, model.corner_uv_index, model.corner_verts, model.poly_sizes,
               model.region_poly_ranges):
@@ -88,7 +84,6 @@ def _load_or_build(model, size: int) -> UVRaster:
 
 
 def _build(model, size: int) -> UVRaster:
-    from ..render import rasterize
     polys = skin_polygons(model)
     tri_c, tri_p = fan_corner_triangles(model, polys)
     uv = atlas_uvs(model)[model.corner_uv_index]                       # (C, 2) per corner

@@ -1,0 +1,1 @@
+"""Pipeline: the stages put together. reconstruct.py: one photo -> one head."""
