@@ -7,10 +7,13 @@ of frames (image files, natural-sorted: frame_2 before frame_10).
             ...
 
 Frames are decoded one at a time (memory does not grow with the length of the clip).
-Times are `index / fps` (constant frame rate). For a file, `frame_count` is what the
-container reports; iteration stops at the last frame that actually decodes (a truncated
-file yields fewer frames, `frames_read` tells how many). A folder has no frame rate of its
-own: it is `fps=` (default 25).
+Times are `index / fps` (constant frame rate), 0 at the first frame shown. For a file,
+`frame_count` is what the container reports; it counts the stored frames, which can be more
+than a player shows: an MP4 edit list can trim the clip (3DDFA's obama.mp4 stores 158 frames
+and shows 55), and FFmpeg, like any player, honours it. Iteration yields the frames shown,
+stopping at the last one that decodes (a truncated file yields fewer); `frames_read` tells how
+many, and `count_frames()` counts them exactly beforehand (one decoding pass). A folder has
+no frame rate of its own: it is `fps=` (default 25).
 """
 from __future__ import annotations
 
@@ -128,6 +131,18 @@ class VideoSource:
             self.frames_read = i + 1
             yield i, i / self.fps, rgb
             i += 1
+
+    def count_frames(self) -> int:
+        """The exact number of frames iteration will yield (a file: one pass of decoding)."""
+        if self._files is not None:
+            return len(self._files)
+        import cv2
+        self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        n = 0
+        while self._cap.grab():
+            n += 1
+        self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        return n
 
     def close(self) -> None:
         if self._cap is not None:
