@@ -84,6 +84,7 @@ def ict_to_arkit_name(name: str) -> str:
 
 
 ICT_TO_ARKIT = {n: ict_to_arkit_name(n) for n in ICT_NAMES}
+ARKIT_TO_ICT = {a: tuple(n for n in ICT_NAMES if ICT_TO_ARKIT[n] == a) for a in ARKIT_NAMES}  # () for tongueOut
 HEAD_EYE_COLUMNS = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
                     "RightEyeYaw", "RightEyePitch", "RightEyeRoll")
 LIVE_LINK_HEADER = ("Timecode", "BlendShapeCount",
@@ -103,13 +104,11 @@ def to_arkit(weights, ict_names=None) -> np.ndarray:
     """ICT weights (..., 53) in `ict_names` order -> ARKit (..., 52) in `LIVE_LINK_ORDER`."""
     names = _ict_index(ict_names)
     w = np.asarray(weights, dtype=np.float64)
-    col = {n: w[..., names.index(n)] for n in ICT_NAMES}
     out = np.zeros(w.shape[:-1] + (len(ARKIT_NAMES),))
     for j, a in enumerate(ARKIT_NAMES):
-        if a in MERGED:
-            out[..., j] = 0.5 * (col[MERGED[a][0]] + col[MERGED[a][1]])
-        elif a not in NO_ICT:
-            out[..., j] = col[{v: k for k, v in ICT_TO_ARKIT.items()}[a]]
+        sources = ARKIT_TO_ICT[a]
+        if sources:  # the mean of a merged pair, the value itself for a 1:1 shape
+            out[..., j] = np.mean([w[..., names.index(n)] for n in sources], axis=0)
     return out
 
 
@@ -188,6 +187,10 @@ class LiveLinkTake:
     eyes: np.ndarray
     fps: float
     start_timecode: str
+
+    def by_name(self) -> dict:
+        """ICT name -> (T,) weights."""
+        return {n: self.weights[:, i] for i, n in enumerate(self.names)}
 
 
 def read_live_link_csv(path, fps: float | None = None, ict_names=None) -> LiveLinkTake:

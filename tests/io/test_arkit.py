@@ -108,6 +108,7 @@ def test_csv_round_trip(tmp_path, fps):
     np.testing.assert_allclose(take.head, head, atol=1e-7)
     np.testing.assert_allclose(take.eyes, 0)
     assert take.names == list(ICT_NAMES)
+    np.testing.assert_allclose(take.by_name()["jawOpen"], w[:, ICT_NAMES.index("jawOpen")], atol=1e-7)
 
 
 def test_reader_tolerates_extra_columns_order_and_case(tmp_path):
