@@ -71,3 +71,16 @@ class OutputExistsError(FaceSpaceError):
 
 class ExportError(FaceSpaceError):
     """Writing the output files failed; no partial output was left behind."""
+
+
+class VideoError(ImageError):
+    """The video (a file, or a folder of frames) cannot be read: missing, not a video, empty."""
+
+
+class AnimationFileError(FaceSpaceError):
+    """An animation file (animation.json, a Live Link Face CSV) cannot be read: damaged,
+    not that kind of file, missing columns or bad values."""
+
+
+class AnimationVersionError(AnimationFileError):
+    """The animation file has a format version this FaceSpace cannot read."""

@@ -6,12 +6,15 @@ expressions become morph targets (sparse accessors where that is smaller), named
 `mesh.extras.targetNames`, which Blender's importer turns into shape keys; `mesh.weights`
 holds the fitted expression so the file opens in the photographed pose.
 Units: metres, +y up (glTF), so model centimetres are scaled by 0.01.
+`animation=` (a `GlbAnimation`) adds one animation: morph target weights and/or the head
+node's rotation and translation over time (LINEAR samplers, time in seconds).
 """
 from __future__ import annotations
 
 import io
 import json
 import struct
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -108,10 +111,55 @@ def encode_png(image: np.ndarray, compress_level=1) -> bytes:
     return buf.getvalue()
 
 
-def write_glb(path, model, vertices, texture_rgb, expression_names=None, weights=None) -> None:
+@dataclass
+class GlbAnimation:
+    """Keyframes for `write_glb(animation=...)`, all LINEAR, times in seconds (increasing).
+    `weights` (T, n_targets) at `times`; `rotation` (P, 4) glTF node quaternions (x, y, z, w)
+    and `translation` (P, 3) metres at `pose_times` (P,) (default `times`: a pose track may
+    skip frames that have no pose). Any of the three may be None."""
+    times: np.ndarray
+    weights: np.ndarray | None = None
+    rotation: np.ndarray | None = None
+    translation: np.ndarray | None = None
+    pose_times: np.ndarray | None = None
+    name: str = "performance"
+
+
+def add_animation(g: GlbBuilder, node: int, anim: GlbAnimation, n_targets: int) -> None:
+    """Append `anim` to the document as one glTF animation targeting `node`."""
+    samplers, channels = [], []
+
+    def channel(times, values, path):
+        times = np.asarray(times, dtype=np.float32)
+        if times.ndim != 1 or len(times) == 0 or np.any(np.diff(times) <= 0):
+            raise ValueError(f"{path} keyframe times must be a non-empty increasing (T,) array")
+        values = np.asarray(values, dtype=np.float32)
+        if len(values) != len(times) or not np.all(np.isfinite(values)):
+            raise ValueError(f"{path} needs one finite value row per keyframe time")
+        samplers.append({"input": g.accessor(times, minmax=True), "interpolation": "LINEAR",
+                         "output": g.accessor(values if values.ndim == 2 and path != "weights"
+                                              else values.reshape(-1))})
+        channels.append({"sampler": len(samplers) - 1, "target": {"node": node, "path": path}})
+
+    if anim.weights is not None:
+        w = np.asarray(anim.weights)
+        if w.shape != (len(anim.times), n_targets):
+            raise ValueError(f"animation weights must be (T, {n_targets}); got {w.shape}")
+        channel(anim.times, w, "weights")
+    pose_times = anim.times if anim.pose_times is None else anim.pose_times
+    if anim.rotation is not None:
+        channel(pose_times, anim.rotation, "rotation")
+    if anim.translation is not None:
+        channel(pose_times, anim.translation, "translation")
+    if channels:
+        g.doc.setdefault("animations", []).append({"name": anim.name, "samplers": samplers, "channels": channels})
+
+
+def write_glb(path, model, vertices, texture_rgb, expression_names=None, weights=None, animation=None) -> None:
     """Write the head as .glb: `vertices` (V, 3) model-space cm (the neutral-expression shape:
     expressions are morph targets on top), `texture_rgb` (S, S, 3) uint8 for the skin,
-    `weights` (53,) optional initial expression weights. `texture_rgb` may also be PNG bytes."""
+    `weights` (53,) optional initial expression weights. `texture_rgb` may also be PNG bytes.
+    `animation` (a `GlbAnimation`) optionally animates the weights and the head node."""
     names = list(expression_names) if expression_names is not None else list(model.expression_names)
     if len(names) != model.n_expression:
         raise ValueError(f"{len(names)} expression names for {model.n_expression} expressions")
@@ -160,5 +208,7 @@ def write_glb(path, model, vertices, texture_rgb, expression_names=None, weights
     g.doc["nodes"] = [{"name": "head", "mesh": 0}]
     g.doc["scenes"] = [{"nodes": [0]}]
     g.doc["scene"] = 0
+    if animation is not None:
+        add_animation(g, 0, animation, len(names))
     with open(path, "wb") as f:
         f.write(g.to_bytes())
