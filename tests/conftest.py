@@ -66,6 +66,19 @@ def ict_model(tmp_path_factory):
         return load_model(path)
 
 
+_SHARED_FIXTURES = {"ict_model", "ict_folder"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """`shared` on every test that reads ../shared: through the model fixtures (the model is
+    installed from ../shared when absent) or by naming the folder in its module."""
+    for item in items:
+        uses_shared = _SHARED_FIXTURES & set(getattr(item, "fixturenames", ()))
+        module = getattr(item, "module", None)
+        if uses_shared or "need_shared" in vars(module or object) or "SHARED" in vars(module or object):
+            item.add_marker(pytest.mark.shared)
+
+
 def pytest_sessionfinish(session, exitstatus):
     session.config._facespace_exitstatus = int(exitstatus)
 
