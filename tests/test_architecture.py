@@ -82,3 +82,21 @@ def test_engine_never_imports_bpy():
     offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "engine").rglob("*.py")
                  if any(l.strip().startswith(("import bpy", "from bpy")) for l in p.read_text().splitlines())]
     assert offenders == []
+
+
+def test_every_engine_module_imports():
+    """Moved code leaves no stale import behind (commands and benchmarks are imported lazily,
+    so nothing else would notice)."""
+    import importlib
+    import pkgutil
+    sys.path.insert(0, str(ROOT))
+    import engine
+    failed = {}
+    for m in pkgutil.walk_packages(engine.__path__, "engine."):
+        if m.name.endswith(("nvdiffrast_backend", "__main__")):
+            continue   # optional CUDA package; the CLI entry runs main() on import
+        try:
+            importlib.import_module(m.name)
+        except Exception as exc:  # noqa: BLE001 - collect them all for one report
+            failed[m.name] = repr(exc)
+    assert failed == {}

@@ -1,9 +1,10 @@
 """`python -m engine build-landmarks68`: re-derive the model's calibrated 68-point table,
 engine/data/model_landmarks68.json (engine/tools/landmarks68.py)."""
 from ..eval.datasets import landmark_items
+from ..eval.reconstruct_eval import fitted_samples
 from ..landmarks.model68 import TABLE_PATH
 from ..model import load_model
-from ..tools.landmarks68 import calibrate, fitted_samples, save_table
+from ..tools.landmarks68 import calibrate, save_table
 
 
 def add_arguments(p):
