@@ -100,3 +100,23 @@ def test_every_engine_module_imports():
         except Exception as exc:  # noqa: BLE001 - collect them all for one report
             failed[m.name] = repr(exc)
     assert failed == {}
+
+
+def test_registration_path_imports_without_heavy_packages():
+    """What the add-on imports while Blender registers it must load with torch, mediapipe
+    and facenet-pytorch absent (the add-on's own dependency installer comes after)."""
+    code = r'''
+import sys
+BLOCKED = ("torch", "torchvision", "mediapipe", "facenet_pytorch")
+class Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"blocked: {name}")
+sys.meta_path.insert(0, Blocker())
+import engine.core.errors, engine.core.paths, engine.core.geometry, engine.core.cache
+import engine.model, engine.model.atlas, engine.model.materials, engine.model.install
+import engine.editing, engine.editing.measure
+print("ok")
+'''
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.cache import cached
-from ..texture import uv_raster  # the shared atlas rasterisation (cached per model)
 
 AREAS = ("eyes", "nose", "mouth", "chin_jaw", "upper_head", "rest")
 AREA_LABELS = {"eyes": "Eyes and brows", "nose": "Nose", "mouth": "Mouth", "chin_jaw": "Chin and jaw",
@@ -192,6 +191,8 @@ def mix_textures(textures, weights, W, model) -> np.ndarray:
     H, S = T.shape[0], T.shape[1]
     if T.shape[1] != T.shape[2] or len(weights[0]) != H:
         raise ValueError("textures must be H square images of one size")
+    # lazy: the add-on imports engine.editing while it registers, before torch may exist
+    from ..texture import uv_raster  # the shared atlas rasterisation (cached per model)
     r = uv_raster(model, S)
     tw = np.tile(W[AREAS.index("rest")], (S * S, 1))                        # (S*S, H)
     verts, bary = r.verts.numpy(), r.bary.numpy().astype(np.float64)

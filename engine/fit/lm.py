@@ -1,5 +1,9 @@
 """One damped Gauss-Newton (Levenberg-Marquardt) step, with the expressions' [0, 1] bounds
-kept by an active set: a variable at a bound that the gradient pushes outwards is frozen."""
+kept by an active set: a variable at a bound that the gradient pushes outwards is frozen.
+
+The step works on any `problem` with: system() -> (E, H, g); energy() -> E; free(g) -> bool
+mask of the variables that may move; apply(d); snapshot() / restore(s). `SingleView` is the
+one-photo fit's problem; fit/multiview.py has the several-photo one."""
 from __future__ import annotations
 
 import torch
@@ -17,32 +21,60 @@ class LevenbergMarquardt:
     def reset_damping(self, mu: float = 1e-3) -> None:
         self.mu = mu
 
-    def step(self, energy, state, n_coeff: int) -> float:
-        """Move `state` by one accepted step over the first `n_coeff` coefficients (up to six
-        tries, raising the damping after each rejection) -> the energy after it (or before,
-        when every try was rejected)."""
-        n_id = energy.n_identity
-        E, H, g = energy.system(state, n_coeff)
+    def step(self, problem) -> float:
+        """Move the problem by one accepted step (up to six tries, raising the damping after
+        each rejection) -> the energy after it (or before, when every try was rejected)."""
+        E, H, g = problem.system()
         D = H.shape[0]
-        free = torch.ones(D, dtype=torch.bool, device=H.device)
-        if n_coeff > n_id:
-            ex = slice(coeff_slice(n_id).stop, coeff_slice(n_coeff).stop)
-            e = state.c[n_id:n_coeff]
-            ge = g[ex]
-            free[ex] = ~(((e <= 0) & (ge > 0)) | ((e >= 1) & (ge < 0)))
-        idx = torch.nonzero(free).squeeze(1)
+        idx = torch.nonzero(problem.free(g)).squeeze(1)
         Hf, gf = H[idx][:, idx], g[idx]
-        saved = state.copy()
+        saved = problem.snapshot()
         for _ in range(6):
             A = Hf + self.mu * torch.diag(torch.diagonal(Hf).clamp_min(1e-9))
             d = torch.zeros(D, dtype=H.dtype, device=H.device)
             d[idx] = -torch.linalg.solve(A, gf)
-            state.apply(d, n_coeff, n_id)
-            E_new, _, _ = energy.system(state, n_coeff, need_jac=False)
+            problem.apply(d)
+            E_new = problem.energy()
             if E_new <= E:
                 self.mu = max(self.mu / 3, 1e-7)
                 self.energy_prev = E_new
                 return E_new
-            state.R, state.t, state.logf, state.c = saved.R.clone(), saved.t.clone(), saved.logf, saved.c.clone()
+            problem.restore(saved)
             self.mu *= 10
         return E
+
+
+def bound_free(values, grad) -> torch.Tensor:
+    """False where a [0, 1]-bounded variable sits at a bound and the gradient pushes it out."""
+    return ~(((values <= 0) & (grad > 0)) | ((values >= 1) & (grad < 0)))
+
+
+class SingleView:
+    """One photo's fit over the camera and the first `n_coeff` coefficients."""
+
+    def __init__(self, energy, state, n_coeff: int):
+        self.fit_energy, self.state, self.n_coeff = energy, state, n_coeff
+
+    def system(self):
+        return self.fit_energy.system(self.state, self.n_coeff)
+
+    def energy(self) -> float:
+        return self.fit_energy.system(self.state, self.n_coeff, need_jac=False)[0]
+
+    def free(self, g):
+        n_id, n = self.fit_energy.n_identity, self.n_coeff
+        mask = torch.ones(g.shape[0], dtype=torch.bool, device=g.device)
+        if n > n_id:  # expression bounds
+            ex = slice(coeff_slice(n_id).stop, coeff_slice(n).stop)
+            mask[ex] = bound_free(self.state.c[n_id:n], g[ex])
+        return mask
+
+    def apply(self, d) -> None:
+        self.state.apply(d, self.n_coeff, self.fit_energy.n_identity)
+
+    def snapshot(self):
+        return self.state.copy()
+
+    def restore(self, saved) -> None:
+        s = self.state
+        s.R, s.t, s.logf, s.c = saved.R.clone(), saved.t.clone(), saved.logf, saved.c.clone()

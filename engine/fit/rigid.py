@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.geometry import Camera, orthonormalize
+from .lm import SingleView
 
 
 def rigid_init(X: np.ndarray, p: np.ndarray, image_size, focal: float, weights=None) -> Camera:
@@ -38,6 +39,6 @@ def rigid_stage(energy, state, lm, iterations: int, reselect: int, check_cancel,
         check_cancel()
         if i and i % reselect == 0:
             energy.reselect_contour(state)
-        history.append(("rigid", lm.step(energy, state, 0)))
+        history.append(("rigid", lm.step(SingleView(energy, state, 0))))
     energy.reselect_contour(state)
     return energy.robust_energy(state)
