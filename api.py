@@ -16,10 +16,10 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
+from .common.model_cache import get_model
 from .engine.errors import FaceSpaceError
 from .operators import export_ops, jobs, sliders
-from .operators.head_build import build_head
-from .operators.model_cache import get_model
+from .operators.mesh import build_head, head_from_result, head_name
 
 __all__ = ["reconstruct", "add_head", "identity", "set_identity", "expressions",
            "set_expressions", "randomise", "symmetrise", "export_glb", "export_fbx", "FaceSpaceError"]
@@ -41,7 +41,7 @@ def reconstruct(photo_path, *, face_index: int = -1, texture_size: int = 1024, q
     model = get_model()
     options = jobs.engine_options(face_index, texture_size, quality, device)
     rec = jobs.run_reconstruct(jobs.photo_source(image, path), model, options)
-    return jobs.head_from_result(context, model, rec, name=jobs.head_name(path, image),
+    return head_from_result(context, model, rec, name=head_name(path, image),
                                  photo_image=image, add_camera=add_camera, photo_path=path)
 
 
