@@ -117,7 +117,8 @@ def blocked(zip_path, out):
 
 def deps_folder(zip_path, photo, out):
     import bpy
-    site = Path(bpy.__file__).resolve().parents[1]  # the venv's site-packages
+    import sysconfig
+    site = Path(sysconfig.get_paths()["purelib"]).resolve()  # the venv's site-packages
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import layout_recorder as rec
     out["install"] = install(zip_path, enable=False)
@@ -130,14 +131,14 @@ def deps_folder(zip_path, photo, out):
         (target / entry.name).symlink_to(entry)
     sys.path[:] = [p for p in sys.path if not p or Path(p).resolve() != site]
     importlib.invalidate_caches()
-    out["torch_importable_before"] = importlib.util.find_spec("torch") is not None
+    spec = importlib.util.find_spec("torch")
+    out["torch_importable_before"] = spec.origin if spec is not None else None
     out["heavy_loaded_before"] = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
     import addon_utils
     addon_utils.enable(MOD, default_set=True, handle_error=lambda exc: traceback.print_exc())
     out.update(registered(bpy))
     out["deps_on_path"] = str(target) in sys.path
     out["prefs_labels"] = rec.texts(rec.draw_preferences(MOD))
-    bpy.ops.wm.read_factory_settings(use_empty=True)
     out["reconstruct"] = sorted(bpy.ops.facespace.reconstruct(filepath=photo, texture_size=256,
                                                               quality="fast", device="cpu"))
     heads = [o for o in bpy.data.objects if o.type == 'MESH' and o.facespace.is_head]
