@@ -8,7 +8,7 @@
 Slider paths: head.facespace.identity[k].value (identity component k, most significant
 first, in sd); head.data.shape_keys.key_blocks["<ARKit name>"].value (expression, 0..1);
 head.facespace.texture_mode ('PHOTO' | 'DELIT'); head["facespace_fit"] (fitted identity,
-expression, K, world_to_camera, image_size, photo). Errors are engine.errors.FaceSpaceError
+expression, K, world_to_camera, image_size, photo). Errors are engine.core.errors.FaceSpaceError
 subclasses whose message tells the artist what to do.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import bpy
 import numpy as np
 
 from .common.model_cache import get_model
-from .engine.errors import FaceSpaceError
+from .engine.core.errors import FaceSpaceError
 from .operators import export_ops, jobs, sliders
 from .operators.mesh import build_head, head_from_result, head_name
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine.errors import ModelNotInstalledError
-from ..engine.model import load_model
-from ..engine.paths import model_path
+from ..engine.core.errors import ModelNotInstalledError
+from ..engine.model import load_model, model_path
 from .extension import user_dir as extension_data_dir
 
 _model = None

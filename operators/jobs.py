@@ -1,7 +1,7 @@
 """The work outside Blender's main thread: the engine's reconstruction, and what it is fed.
 
-`ReconstructJob` runs engine.reconstruct in a threading.Thread; the operator polls it from
-a modal timer, so bpy is only touched on the main thread (mesh.head_from_result then builds
+`ReconstructJob` runs engine.pipeline.reconstruct in a threading.Thread; the operator polls
+it from a modal timer, so bpy is only touched on the main thread (mesh.head_from_result then builds
 the head). The engine's heavy modules (torch, mediapipe) are imported here, lazily, at the
 first reconstruction: never while the add-on registers or draws.
 """
@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import strings as S
 from ..common.deps import missing_name
-from ..engine.errors import Cancelled, FaceSpaceError
+from ..engine.core.errors import Cancelled, FaceSpaceError
 
 
 def import_error(exc: ImportError) -> FaceSpaceError:
@@ -28,7 +28,7 @@ def import_error(exc: ImportError) -> FaceSpaceError:
 
 def engine_options(face_index: int, texture_size: int, quality: str, device: str):
     try:
-        from ..engine.reconstruct import ReconstructOptions
+        from ..engine.pipeline.reconstruct import ReconstructOptions
     except ImportError as exc:
         raise import_error(exc) from exc
     # "instant" is the engine's regression-only mode (with the fast settings for the rest)
@@ -41,7 +41,7 @@ def engine_options(face_index: int, texture_size: int, quality: str, device: str
 def run_reconstruct(source, model, options, progress=None, cancel=None):
     """The engine call (any thread). `source`: a path or an (H, W, 3) uint8 array."""
     try:  # the engine imports torch / mediapipe lazily too: a missing one surfaces here
-        from ..engine.reconstruct import reconstruct
+        from ..engine.pipeline.reconstruct import reconstruct
         return reconstruct(source, model, options, progress=progress, cancel=cancel)
     except ImportError as exc:
         raise import_error(exc) from exc

@@ -16,6 +16,8 @@ import os
 
 from ..common.heads import FIT_KEY
 from ..common.model_cache import derived
+from ..engine.model.atlas import atlas_uvs
+from ..engine.model.materials import polygon_materials
 from . import camera as camera_mod
 from . import materials
 
@@ -40,8 +42,6 @@ class _Created:
 
 def build_mesh(name: str, model, basis_flat: np.ndarray):
     import bpy
-    from ..engine.texture.atlas import atlas_uvs
-    from ..engine.texture.materials import polygon_materials
     mesh = bpy.data.meshes.new(name)
     V, P, C = model.n_vertices, len(model.poly_sizes), len(model.corner_verts)
     mesh.vertices.add(V)

@@ -13,7 +13,7 @@ from bpy.props import StringProperty
 
 from .. import strings as S
 from ..common import deps, model_cache
-from ..engine.errors import FaceSpaceError
+from ..engine.core.errors import FaceSpaceError
 
 _pip_state = {"running": False, "error": None, "done": False}
 
@@ -63,7 +63,7 @@ class FACESPACE_OT_install_model_from(bpy.types.Operator):
 
 
 def _install(op, source):
-    from ..engine.install import install_model  # urllib, tarfile: only when installing
+    from ..engine.model.install import install_model  # urllib, tarfile: only when installing
     try:
         path = install_model(source, data_dir=model_cache.extension_data_dir(create=True),
                              allow_network=bpy.app.online_access)

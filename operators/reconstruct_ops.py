@@ -12,7 +12,7 @@ from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from .. import strings as S
 from ..common.extension import prefs as addon_prefs
 from ..common.model_cache import get_model
-from ..engine.errors import Cancelled, FaceSpaceError
+from ..engine.core.errors import Cancelled, FaceSpaceError
 from . import jobs
 from .mesh import head_from_result, head_name
 
@@ -177,7 +177,7 @@ class FACESPACE_OT_find_faces(bpy.types.Operator):
         try:
             try:  # mediapipe / torch: imported here, at the first use, never at registration
                 from ..engine.detect import detect_faces
-                from ..engine.image_io import load_image
+                from ..engine.detect.image_io import load_image
                 faces = detect_faces(load_image(jobs.photo_source(image, settings.photo_path)))
             except ImportError as exc:
                 raise jobs.import_error(exc) from exc

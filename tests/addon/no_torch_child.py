@@ -40,7 +40,7 @@ class Blocker(importlib.abc.MetaPathFinder):
         stack = traceback.extract_stack()[:-1]
         if any(f.name == "_find_and_load" for f in stack):
             where = [f"{f.filename}:{f.lineno} {f.name}" for f in stack if "importlib" not in f.filename]
-            self.imports.append({"name": name, "stack": where[-8:]})
+            self.imports.append({"name": name, "stack": where[-12:]})
         raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)", name=name)
 
 
@@ -99,7 +99,12 @@ def blocked(zip_path, out):
     import bpy
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: layout_recorder
     import layout_recorder as rec
-    out["install"] = install(zip_path, enable=True)
+    try:
+        out["install"] = install(zip_path, enable=True)
+    except RuntimeError as exc:  # enabling failed: say who imported what
+        out["install_error"] = str(exc)
+        out["imports_while_registering_and_drawing"] = list(blocker.imports)
+        return
     out.update(registered(bpy))
     out["draw"] = draw_everything(bpy, rec)
     out["imports_while_registering_and_drawing"] = list(blocker.imports)

@@ -89,7 +89,7 @@ def test_background_job_and_cancel(reconstructed, ict_model):
     """What the modal operator does: the engine in a thread, polled; the head built after."""
     import time
 
-    from facespace.engine.errors import Cancelled
+    from facespace.engine.core.errors import Cancelled
     from facespace.operators import jobs, mesh
     bpy.ops.wm.read_factory_settings(use_empty=True)
     options = jobs.engine_options(-1, 256, "fast", "cpu")
