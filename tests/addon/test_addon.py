@@ -44,7 +44,8 @@ def test_registration_loads_no_model_and_slider_ranges_come_on_first_use(addon, 
     assert model_cache.loaded() is not None
     # from a GUI, a timer does this right after the first load (never inside a draw)
     assert bpy.app.timers.is_registered(properties._refine_from_timer)
-    assert properties.refine_edit_ranges(model_cache.loaded()) and properties.edit_ranges_refined()
+    assert properties._refine_from_timer() is None and properties.edit_ranges_refined()  # what the timer runs
+    assert not properties.refine_edit_ranges(model_cache.loaded())  # once per model
     from engine.editing import measurement_directions
     infos = {i.name: i for i in measurement_directions(ict_model).sliders()}
     rna = properties.FACESPACE_PG_edit.bl_rna.properties
