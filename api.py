@@ -8,7 +8,7 @@
 Slider paths: head.facespace.identity[k].value (identity component k, most significant
 first, in sd); head.data.shape_keys.key_blocks["<ARKit name>"].value (expression, 0..1);
 head.facespace.texture_mode ('PHOTO' | 'DELIT'); head["facespace_fit"] (fitted identity,
-expression, K, world_to_camera, image_size, photo). Errors are engine.errors.FaceSpaceError
+expression, K, world_to_camera, image_size, photo). Errors are engine.core.errors.FaceSpaceError
 subclasses whose message tells the artist what to do.
 """
 from __future__ import annotations
@@ -16,10 +16,10 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from .engine.errors import FaceSpaceError
+from .common.model_cache import get_model
+from .engine.core.errors import FaceSpaceError
 from .operators import export_ops, jobs, sliders
-from .operators.head_build import build_head
-from .operators.model_cache import get_model
+from .operators.mesh import build_head, head_from_result, head_name
 
 __all__ = ["reconstruct", "add_head", "identity", "set_identity", "expressions",
            "set_expressions", "randomise", "symmetrise", "export_glb", "export_fbx", "FaceSpaceError"]
@@ -41,7 +41,7 @@ def reconstruct(photo_path, *, face_index: int = -1, texture_size: int = 1024, q
     model = get_model()
     options = jobs.engine_options(face_index, texture_size, quality, device)
     rec = jobs.run_reconstruct(jobs.photo_source(image, path), model, options)
-    return jobs.head_from_result(context, model, rec, name=jobs.head_name(path, image),
+    return head_from_result(context, model, rec, name=head_name(path, image),
                                  photo_image=image, add_camera=add_camera, photo_path=path)
 
 

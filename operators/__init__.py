@@ -1,10 +1,13 @@
-"""Operators and the bpy side of the add-on: properties, head building, sliders, jobs."""
-from __future__ import annotations
+"""The bpy side of the add-on, by role (registration order: registration.py):
 
-from ..registration import submodule_registrar
+    properties.py       every PropertyGroup (head, Edit Face, scene settings, running job)
+    mesh.py             building the head object (mesh, UVs, shape keys, stored parameters),
+      materials.py, camera.py   its materials and the fitted camera
+    sliders.py          the properties' update callbacks and the edits behind the buttons
+    jobs.py             the background-thread work (the engine's reconstruction) and its inputs
+    *_ops.py            the bpy.types.Operator classes: head_ops, reconstruct_ops, mix_ops,
+                        export_ops, prefs_ops
 
-# registration order matters: properties first (operators and panels use them)
-_MODULES = ("properties", "head_ops", "reconstruct_op", "export_ops", "prefs_ops",
-            "edit_ops", "mix_op")
-
-register, unregister = submodule_registrar(__package__, _MODULES)
+Never imports ui/ (nor ui/ this): both use ../strings.py and ../common/. The engine's heavy
+modules (torch, mediapipe) are imported inside execute()/the job only.
+"""

@@ -7,8 +7,8 @@ import bpy
 from bpy.props import StringProperty
 from bpy_extras.io_utils import ExportHelper
 
-from ..ui import strings as S
-from .head_ops import active_head
+from .. import strings as S
+from ..common.heads import active_head
 
 
 @contextlib.contextmanager

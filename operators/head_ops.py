@@ -1,21 +1,15 @@
-"""Head editing operators: reset, randomise, symmetrise, neutral expression, add a head
-straight from the model, and look through the photo's camera."""
+"""Head editing operators: reset, randomise, symmetrise, neutral expression, look through
+the photo's camera, and the Edit Face panel's Bake / Reset Edits."""
 from __future__ import annotations
 
 import bpy
 import numpy as np
 from bpy.props import EnumProperty, FloatProperty, IntProperty
 
-from ..ui import strings as S
+from .. import strings as S
+from ..common.heads import FIT_KEY, active_head
+from ..common.model_cache import get_model
 from . import sliders
-from .head_build import FIT_KEY
-
-
-def active_head(context):
-    obj = context.active_object
-    if obj is not None and obj.type == 'MESH' and obj.facespace.is_head:
-        return obj
-    return None
 
 
 class _HeadOperator:
@@ -68,7 +62,6 @@ class FACESPACE_OT_symmetrise(_HeadOperator, bpy.types.Operator):
     bl_description = S.SYMMETRISE_TIP
 
     def execute(self, context):
-        from .model_cache import get_model
         try:
             model = get_model()
         except Exception as exc:  # model missing or damaged: say what to do
@@ -107,6 +100,27 @@ class FACESPACE_OT_view_camera(_HeadOperator, bpy.types.Operator):
         return {'FINISHED'}
 
 
+class FACESPACE_OT_bake_edits(_HeadOperator, bpy.types.Operator):
+    bl_idname = "facespace.bake_edits"
+    bl_label = S.EDIT_BAKE
+    bl_description = S.EDIT_BAKE_TIP
+
+    def execute(self, context):
+        sliders.bake_edits(active_head(context))
+        return {'FINISHED'}
+
+
+class FACESPACE_OT_reset_edits(_HeadOperator, bpy.types.Operator):
+    bl_idname = "facespace.reset_edits"
+    bl_label = S.EDIT_RESET
+    bl_description = S.EDIT_RESET_TIP
+
+    def execute(self, context):
+        sliders.reset_edits(active_head(context))
+        return {'FINISHED'}
+
+
 CLASSES = (FACESPACE_OT_reset, FACESPACE_OT_randomise, FACESPACE_OT_symmetrise,
-           FACESPACE_OT_neutral, FACESPACE_OT_view_camera)
+           FACESPACE_OT_neutral, FACESPACE_OT_view_camera, FACESPACE_OT_bake_edits,
+           FACESPACE_OT_reset_edits)
 register, unregister = bpy.utils.register_classes_factory(CLASSES)

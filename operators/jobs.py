@@ -1,8 +1,9 @@
-"""Reconstruction outside Blender's main thread, and turning its result into a head.
+"""The work outside Blender's main thread: the engine's reconstruction, and what it is fed.
 
-`ReconstructJob` runs engine.reconstruct in a threading.Thread; the operator polls it from
-a modal timer, so bpy is only touched on the main thread. `head_from_result` builds the
-head from a Reconstruction (main thread).
+`ReconstructJob` runs engine.pipeline.reconstruct in a threading.Thread; the operator polls
+it from a modal timer, so bpy is only touched on the main thread (mesh.head_from_result then builds
+the head). The engine's heavy modules (torch, mediapipe) are imported here, lazily, at the
+first reconstruction: never while the add-on registers or draws.
 """
 from __future__ import annotations
 
@@ -12,11 +13,24 @@ import traceback
 
 import numpy as np
 
-from ..engine.errors import Cancelled, FaceSpaceError
+from .. import strings as S
+from ..common.deps import missing_name
+from ..engine.core.errors import Cancelled, FaceSpaceError
+
+
+def import_error(exc: ImportError) -> FaceSpaceError:
+    """An ImportError from the engine's lazy imports, as an error the artist can act on."""
+    name = missing_name(exc)
+    if name is not None:
+        return FaceSpaceError(S.DEPS_MISSING.format(name=name))
+    return FaceSpaceError(S.ENGINE_MISSING.format(error=exc))
 
 
 def engine_options(face_index: int, texture_size: int, quality: str, device: str):
-    from ..engine.reconstruct import ReconstructOptions
+    try:
+        from ..engine.pipeline.reconstruct import ReconstructOptions
+    except ImportError as exc:
+        raise import_error(exc) from exc
     # "instant" is the engine's regression-only mode (with the fast settings for the rest)
     instant = quality == "instant"
     return ReconstructOptions(face_index=None if face_index < 0 else int(face_index),
@@ -26,12 +40,11 @@ def engine_options(face_index: int, texture_size: int, quality: str, device: str
 
 def run_reconstruct(source, model, options, progress=None, cancel=None):
     """The engine call (any thread). `source`: a path or an (H, W, 3) uint8 array."""
-    try:
-        from ..engine.reconstruct import reconstruct
+    try:  # the engine imports torch / mediapipe lazily too: a missing one surfaces here
+        from ..engine.pipeline.reconstruct import reconstruct
+        return reconstruct(source, model, options, progress=progress, cancel=cancel)
     except ImportError as exc:
-        from ..ui import strings as S
-        raise FaceSpaceError(S.ENGINE_MISSING) from exc
-    return reconstruct(source, model, options, progress=progress, cancel=cancel)
+        raise import_error(exc) from exc
 
 
 class ReconstructJob:
@@ -87,37 +100,3 @@ def photo_source(image=None, filepath: str = ""):
             return path
         return image_to_array(image)
     return bpy.path.abspath(filepath)
-
-
-def head_name(filepath: str, image=None) -> str:
-    stem = image.name if image is not None else os.path.splitext(os.path.basename(filepath))[0]
-    return f"{stem or 'FaceSpace'} head"
-
-
-def head_from_result(context, model, rec, *, name, photo_image=None, add_camera=True, photo_path=""):
-    """Build the head (and camera) from a Reconstruction; returns the head object."""
-    from .head_build import build_head
-    from .materials import image_from_array
-    import bpy
-    made_photo = None
-    if photo_image is None and rec.image is not None:
-        # the engine's view of the photo (EXIF-rotated) is what the camera was fitted to
-        photo_image = made_photo = image_from_array(f"{name} photo", rec.image)
-    fit = {
-        "K": [float(v) for v in np.asarray(rec.K).ravel()],
-        "world_to_camera": [float(v) for v in np.asarray(rec.world_to_camera).ravel()],
-        "image_size": [int(v) for v in rec.image_size],
-        "face_index": int(rec.face_index),
-        "face_box": [float(v) for v in rec.faces[rec.face_index].box] if rec.faces else [],
-        "photo": str(photo_path),
-        "path": str(rec.path),
-    }
-    try:
-        obj, _cam = build_head(context, model, rec.identity, rec.expression, name=name,
-                               texture=rec.texture, texture_delit=rec.texture_delit,
-                               photo_image=photo_image, fit=fit, add_camera=add_camera)
-    except Exception:
-        if made_photo is not None:
-            bpy.data.images.remove(made_photo)
-        raise
-    return obj

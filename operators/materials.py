@@ -1,6 +1,6 @@
 """Materials of the head: the skin with the photo texture, and defaults for eyes, teeth, mouth.
 
-The parts and their colours come from the engine's one table (engine/texture/materials.py),
+The parts and their colours come from the engine's one table (engine/model/materials.py),
 shared with the OBJ and glTF writers, so every output names and colours them the same way.
 
 The skin material holds two image nodes, as-photographed and de-lit; `set_texture_mode`
@@ -9,6 +9,8 @@ links one of them to the shader (the head's texture_mode property calls it).
 from __future__ import annotations
 
 import numpy as np
+
+from ..engine.model.materials import MATERIALS
 
 SKIN_FALLBACK = (0.8, 0.6, 0.5, 1.0)
 PHOTO_NODE, DELIT_NODE = "FaceSpace Photo", "FaceSpace De-lit"
@@ -80,8 +82,7 @@ def set_texture_mode(mat, mode: str) -> None:
 
 def head_materials(head_name: str, photo_tex=None, delit_tex=None, mode='PHOTO') -> list:
     """One material per entry of the engine's MATERIALS, in its order (the mesh's
-    material_index comes from `engine.texture.materials.polygon_materials`)."""
-    from ..engine.texture.materials import MATERIALS
+    material_index comes from `engine.model.materials.polygon_materials`)."""
     return [skin_material(f"{head_name} skin", photo_tex, delit_tex, mode) if m.textured
             else default_material(f"{head_name} {m.name}", (*m.color, 1.0), m.roughness, m.alpha)
             for m in MATERIALS]

@@ -3,8 +3,7 @@ dependencies into the extension's user folder (pip --target), both only as allow
 bpy.app.online_access. Installing dependencies runs pip in a background thread."""
 from __future__ import annotations
 
-import importlib.util
-import os
+import importlib
 import subprocess
 import sys
 import threading
@@ -12,51 +11,11 @@ import threading
 import bpy
 from bpy.props import StringProperty
 
-from ..engine.errors import FaceSpaceError
-from ..ui import strings as S
-from . import model_cache
+from .. import strings as S
+from ..common import deps, model_cache
+from ..engine.core.errors import FaceSpaceError
 
-# import name -> pip requirement (pinned as in requirements*.txt)
-DEPENDENCIES = {
-    "torch": "torch==2.14.1",
-    "torchvision": "torchvision==0.29.1",
-    "mediapipe": "mediapipe==0.10.21",
-    "facenet_pytorch": "facenet-pytorch==2.6.0",
-}
 _pip_state = {"running": False, "error": None, "done": False}
-
-
-def deps_dir(create: bool = False):
-    """<extension user folder>/site-packages, or None outside an installed extension."""
-    base = model_cache.extension_data_dir(create=create)
-    if base is None:
-        return None
-    path = os.path.join(base, "site-packages")
-    if create:
-        os.makedirs(path, exist_ok=True)
-    return path
-
-
-def add_deps_to_path():
-    path = deps_dir()
-    if path and os.path.isdir(path) and path not in sys.path:
-        sys.path.append(path)  # after Blender's own packages: never shadow its numpy
-
-
-def dependency_status() -> dict:
-    """import name -> version string, or None when it cannot be imported."""
-    out = {}
-    for name in DEPENDENCIES:
-        spec = importlib.util.find_spec(name)
-        if spec is None:
-            out[name] = None
-            continue
-        try:
-            from importlib.metadata import version
-            out[name] = version(name.replace("_", "-"))
-        except Exception:  # found but without metadata (vendored): still importable
-            out[name] = "?"
-    return out
 
 
 def _pip_install(target, requirements):
@@ -104,7 +63,7 @@ class FACESPACE_OT_install_model_from(bpy.types.Operator):
 
 
 def _install(op, source):
-    from ..engine.install import install_model
+    from ..engine.model.install import install_model  # urllib, tarfile: only when installing
     try:
         path = install_model(source, data_dir=model_cache.extension_data_dir(create=True),
                              allow_network=bpy.app.online_access)
@@ -124,16 +83,16 @@ class FACESPACE_OT_install_dependencies(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return not _pip_state["running"] and deps_dir() is not None
+        return not _pip_state["running"] and deps.deps_dir() is not None
 
     def execute(self, context):
         if not bpy.app.online_access:
             self.report({'ERROR'}, S.OFFLINE_DEPS)
             return {'CANCELLED'}
-        missing = [DEPENDENCIES[n] for n, v in dependency_status().items() if v is None]
+        missing = [deps.DEPENDENCIES[n] for n, v in deps.dependency_status().items() if v is None]
         if not missing:
             return {'FINISHED'}
-        target = deps_dir(create=True)
+        target = deps.deps_dir(create=True)
         _pip_state.update(running=True, error=None, done=False)
         threading.Thread(target=_pip_install, args=(target, missing), daemon=True).start()
         bpy.app.timers.register(_pip_poll, first_interval=1.0)
@@ -143,7 +102,7 @@ class FACESPACE_OT_install_dependencies(bpy.types.Operator):
 def _pip_poll():
     if _pip_state["running"]:
         return 1.0
-    add_deps_to_path()
+    deps.add_to_sys_path()
     importlib.invalidate_caches()
     for window in bpy.context.window_manager.windows:
         for area in window.screen.areas:
@@ -152,13 +111,4 @@ def _pip_poll():
 
 
 CLASSES = (FACESPACE_OT_install_model, FACESPACE_OT_install_model_from, FACESPACE_OT_install_dependencies)
-_register, _unregister = bpy.utils.register_classes_factory(CLASSES)
-
-
-def register():
-    add_deps_to_path()
-    _register()
-
-
-def unregister():
-    _unregister()
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

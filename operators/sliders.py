@@ -1,10 +1,12 @@
-"""Every slider update callback of the add-on, and the face-space edits behind the buttons.
+"""Every slider update callback of the add-on (the PropertyGroups in properties.py point
+here), and the face-space edits behind the buttons.
 
 Identity sliders rewrite the mesh (numpy + foreach_set): basis = mean + coefficients @
 basis, and every expression key = basis + its delta (ICT's expression deltas do not depend
 on identity). Expression sliders are the shape keys' own values, so Blender evaluates them.
 Editing tools (engine/editing, issue #7) add their own groups via ui/slider_groups.py and
-call `apply_identity` after changing coefficients.
+call `apply_identity` after changing coefficients. Imports mesh.py (one way: mesh.py never
+imports this module).
 """
 from __future__ import annotations
 
@@ -12,6 +14,16 @@ import contextlib
 
 import numpy as np
 
+from .. import strings as S
+from ..common.heads import EDIT_KEY, identity_values
+from ..common.model_cache import derived, get_model, identity_projector
+from ..engine.editing import EditState, apply_edits, bound_for_percentile
+from ..engine.editing.measure import NAMES
+from .materials import DELIT_NODE, PHOTO_NODE, set_texture_mode
+from .mesh import identity_flat, write_shape
+
+__all__ = ["EDIT_KEY", "identity_values", "set_identity_values", "apply_identity", "expression_values",
+           "set_expression_values", "randomise", "symmetrise", "bake_edits", "reset_edits"]
 _suspend = 0
 
 
@@ -26,13 +38,6 @@ def suspended():
         _suspend -= 1
 
 
-def identity_values(obj) -> np.ndarray:
-    coll = obj.facespace.identity
-    out = np.empty(len(coll), dtype=np.float32)
-    coll.foreach_get("value", out)
-    return out
-
-
 def set_identity_values(obj, values) -> None:
     with suspended():
         obj.facespace.identity.foreach_set("value", np.asarray(values, dtype=np.float32))
@@ -40,7 +45,6 @@ def set_identity_values(obj, values) -> None:
 
 
 def apply_identity(obj) -> None:
-    from .head_build import identity_flat, write_shape
     write_shape(obj, identity_flat(identity_values(obj)))
 
 
@@ -66,7 +70,6 @@ def on_identity_changed(item, context):
 
 
 def on_texture_mode_changed(props, context):
-    from .materials import DELIT_NODE, PHOTO_NODE, set_texture_mode
     obj = props.id_data
     for slot in obj.material_slots:
         mat = slot.material
@@ -84,8 +87,6 @@ def randomise(obj, spread: float = 1.0, seed: int | None = None) -> None:
 
 def symmetrise(obj, model) -> None:
     """Project the identity onto left/right-symmetric shapes; average _L/_R expression pairs."""
-    from .head_build import identity_flat
-    from .model_cache import derived, identity_projector
     d = derived()
     v = identity_flat(identity_values(obj)).reshape(-1, 3)
     sym = 0.5 * (v + model.mirror(v))
@@ -106,7 +107,6 @@ def symmetrise(obj, model) -> None:
 # The head keeps its base identity (sd) and the slider values in obj[EDIT_KEY]; every
 # change evaluates engine.editing.apply_edits(base, state) and writes the result into the
 # identity sliders. `_edit_writing` stops the writes from re-entering the callbacks.
-EDIT_KEY = "facespace_edit_record"  # not "facespace_edit": that is the PointerProperty's own storage
 _edit_writing = 0
 
 
@@ -123,14 +123,10 @@ def edit_writing():
 
 def edit_state(obj):
     """The EditState the head's edit sliders describe."""
-    from ..engine.editing import EditState
-    from ..engine.editing.measure import NAMES
     props = obj.facespace_edit
     measurements = {n: float(getattr(props, n)) for n in NAMES if getattr(props, n)}
     bound = None
     if props.use_bound:
-        from ..engine.editing import bound_for_percentile
-        from .model_cache import get_model
         bound = float(bound_for_percentile(props.bound_percentile, get_model()))
     return EditState(measurements=measurements, caricature=float(props.caricature),
                      symmetry=float(props.symmetry), bound=bound)
@@ -146,8 +142,6 @@ def edit_base(obj) -> np.ndarray | None:
 
 def apply_edits_to_head(obj):
     """Evaluate the edit sliders on the base identity and update the mesh; returns EditResult."""
-    from ..engine.editing import apply_edits
-    from .model_cache import get_model
     model = get_model()
     base = edit_base(obj)
     current = identity_values(obj).astype(np.float64)
@@ -173,7 +167,6 @@ def apply_edits_to_head(obj):
 
 
 def reset_edit_sliders(obj) -> None:
-    from ..engine.editing.measure import NAMES
     props = obj.facespace_edit
     with edit_writing():
         for n in NAMES:
@@ -208,5 +201,4 @@ def on_edit_changed(props, context):
     try:
         apply_edits_to_head(obj)
     except Exception as exc:  # model missing etc.: say so, leave the mesh as it was
-        from ..ui import strings as S
         print(S.EDIT_FAILED.format(error=exc))

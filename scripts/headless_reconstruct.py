@@ -68,7 +68,7 @@ def main(argv=None) -> int:
 def _run(args, t0) -> int:
     import bpy
     from facespace import api  # the package load_addon registered
-    from facespace.engine.errors import FaceSpaceError
+    from facespace.engine.core.errors import FaceSpaceError
     try:
         head = api.reconstruct(args.photo, face_index=args.face_index, texture_size=args.texture_size,
                                quality=args.quality, device=args.device, add_camera=not args.no_camera)

@@ -2,29 +2,29 @@
 measurement sliders in mm, caricature, symmetry, the face-space guard and its bound."""
 from __future__ import annotations
 
+from .. import strings as S
+from ..common.heads import EDIT_KEY, identity_values
+from ..common.model_cache import get_model
+from ..engine.editing import face_space_level
+from ..engine.editing.measure import NAMES
 from . import slider_groups
-from . import strings as S
 
 GROUP_ID = "edit_face"
 
 
 def draw_edit(layout, context, head):
-    from ..engine.editing import face_space_level
-    from ..engine.editing.measure import NAMES
-    from ..operators import sliders
-    from ..operators.model_cache import get_model
     props = head.facespace_edit
     try:
         model = get_model()
     except Exception as exc:
         layout.label(text=S.EDIT_MODEL_MISSING.format(error=exc), icon='ERROR')
         return
-    reading = face_space_level(sliders.identity_values(head).astype(float) * model.identity_std, model)
+    reading = face_space_level(identity_values(head).astype(float) * model.identity_std, model)
     box = layout.box()
     icon = {'typical': 'CHECKMARK', 'unusual': 'INFO'}.get(reading.level, 'ERROR')
     box.label(text=S.EDIT_GUARD.format(norm=reading.norm, percentile=reading.percentile,
                                        level=S.EDIT_GUARD_LEVELS.get(reading.level, reading.level)), icon=icon)
-    rec = head.get(sliders.EDIT_KEY)
+    rec = head.get(EDIT_KEY)
     if rec is not None and rec.get("clamped"):
         box.label(text=S.EDIT_CLAMPED, icon='INFO')
     row = box.row(align=True)

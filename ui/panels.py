@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import bpy
 
-from ..operators.head_ops import active_head
-from ..operators.properties import IDENTITY_GROUP
+from .. import strings as S
+from ..common.heads import active_head
 from . import slider_groups
-from . import strings as S
+
+IDENTITY_GROUP = 10  # identity sliders per collapsible group
 
 
 class _Panel:

@@ -4,26 +4,18 @@ from __future__ import annotations
 import bpy
 from bpy.props import EnumProperty
 
-from ..operators.properties import DEVICES
-from . import strings as S
-
-ADDON_PACKAGE = __package__.rpartition(".")[0]
-
-
-def get_prefs(context=None):
-    """The add-on's preferences, or None when it was registered without the add-on system."""
-    context = context or bpy.context
-    addon = context.preferences.addons.get(ADDON_PACKAGE)
-    return addon.preferences if addon is not None else None
+from .. import strings as S
+from ..common import deps, model_cache
+from ..common.extension import ADDON_PACKAGE
 
 
 class FACESPACE_AP_preferences(bpy.types.AddonPreferences):
+    """Draws without torch, mediapipe... installed: finding them never imports them."""
     bl_idname = ADDON_PACKAGE
 
-    device: EnumProperty(name=S.PREFS_DEVICE, description=S.DEVICE_TIP, items=DEVICES, default="auto")
+    device: EnumProperty(name=S.PREFS_DEVICE, description=S.DEVICE_TIP, items=S.DEVICES, default="auto")
 
     def draw(self, context):
-        from ..operators import model_cache, prefs_ops
         layout = self.layout
         box = layout.box()
         box.label(text=S.PREFS_MODEL, icon='MESH_MONKEY')
@@ -40,13 +32,13 @@ class FACESPACE_AP_preferences(bpy.types.AddonPreferences):
 
         box = layout.box()
         box.label(text=S.PREFS_DEPS, icon='SCRIPT')
-        for name, version in prefs_ops.dependency_status().items():
+        for name, version in deps.dependency_status().items():
             if version is None:
                 box.label(text=S.PREFS_DEP_MISSING.format(name=name), icon='ERROR')
             else:
                 box.label(text=S.PREFS_DEP_OK.format(name=name, version=version), icon='CHECKMARK')
         box.operator("facespace.install_dependencies", icon='IMPORT')
-        target = prefs_ops.deps_dir()
+        target = deps.deps_dir()
         if target:
             box.label(text=S.PREFS_DEPS_FOLDER.format(path=target))
         if not bpy.app.online_access:

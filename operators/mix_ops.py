@@ -9,9 +9,12 @@ import bpy
 import numpy as np
 from bpy.props import BoolProperty, EnumProperty
 
-from ..engine.editing import AREA_LABELS, AREAS
-from ..ui import strings as S
+from .. import strings as S
+from ..common.heads import is_head
+from ..common.model_cache import get_model
+from ..engine.editing import AREA_LABELS, AREAS, mix_heads
 from . import materials, sliders
+from .mesh import build_head
 
 EVEN = "EVEN"
 _items_cache: list = []  # Blender needs the dynamic enum strings kept alive
@@ -19,8 +22,7 @@ _items_cache: list = []  # Blender needs the dynamic enum strings kept alive
 
 def selected_heads(context) -> list:
     """Selected FaceSpace heads, by name (the active one included)."""
-    objs = {o.name: o for o in context.selected_objects
-            if o.type == 'MESH' and getattr(o, "facespace", None) is not None and o.facespace.is_head}
+    objs = {o.name: o for o in context.selected_objects if is_head(o)}
     return [objs[n] for n in sorted(objs)]
 
 
@@ -77,9 +79,6 @@ class FACESPACE_OT_mix_heads(bpy.types.Operator):
         col.prop(self, "mix_texture")
 
     def execute(self, context):
-        from .head_build import build_head
-        from .model_cache import get_model
-        from ..engine.editing import mix_heads
         heads = selected_heads(context)
         if len(heads) < 2:
             self.report({'ERROR'}, S.MIX_NEED_TWO)

@@ -1,5 +1,8 @@
 """Build a head object from the model: quads, UVs, materials, 53 ARKit shape keys, stored
-parameters, and optionally the fitted camera. Everything here runs on the main thread.
+parameters, and optionally the fitted camera; and the head from a finished reconstruction.
+Everything here runs on the main thread. Nothing here imports sliders.py (sliders.py calls
+`identity_flat` / `write_shape`), and nothing sets a property that fires a slider callback
+while the head is half-built (identity values go in with foreach_set, which fires none).
 
 Vertices stay in model units (cm) in mesh space; the object carries the 0.01 scale and the
 +90 degree X rotation (model +y up -> Blender +Z up), so the head is real size in metres
@@ -9,13 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
+import os
+
+from ..common.heads import FIT_KEY
+from ..common.model_cache import derived
+from ..engine.model.atlas import atlas_uvs
+from ..engine.model.materials import polygon_materials
 from . import camera as camera_mod
 from . import materials
-from ..engine.texture.atlas import atlas_uvs
-from ..engine.texture.materials import polygon_materials
-from .model_cache import derived
-
-FIT_KEY = "facespace_fit"  # ID property with the fitted parameters (survives save/reopen)
 
 
 class _Created:
@@ -117,13 +121,10 @@ def store_parameters(obj, model, identity, expression, fit: dict | None) -> None
     props = obj.facespace
     props.is_head = True
     props.model_id = model.id
-    from .sliders import suspended
-    with suspended():
-        props.identity.clear()
-        for k in range(model.n_identity):
-            item = props.identity.add()
-            item.name = f"{k:03d}"
-            item.value = float(identity[k])
+    props.identity.clear()
+    for k in range(model.n_identity):
+        props.identity.add().name = f"{k:03d}"
+    props.identity.foreach_set("value", np.asarray(identity, dtype=np.float32)[:model.n_identity])
     record = {"identity": [float(v) for v in identity],
               "expression": [float(v) for v in expression]}
     record.update(fit or {})
@@ -181,3 +182,35 @@ def build_head(context, model, identity=None, expression=None, *, name="FaceSpac
     except Exception:
         made.remove_all()
         raise
+
+
+def head_name(filepath: str, image=None) -> str:
+    stem = image.name if image is not None else os.path.splitext(os.path.basename(filepath))[0]
+    return f"{stem or 'FaceSpace'} head"
+
+
+def head_from_result(context, model, rec, *, name, photo_image=None, add_camera=True, photo_path=""):
+    """Build the head (and camera) from an engine Reconstruction; returns the head object."""
+    import bpy
+    made_photo = None
+    if photo_image is None and rec.image is not None:
+        # the engine's view of the photo (EXIF-rotated) is what the camera was fitted to
+        photo_image = made_photo = materials.image_from_array(f"{name} photo", rec.image)
+    fit = {
+        "K": [float(v) for v in np.asarray(rec.K).ravel()],
+        "world_to_camera": [float(v) for v in np.asarray(rec.world_to_camera).ravel()],
+        "image_size": [int(v) for v in rec.image_size],
+        "face_index": int(rec.face_index),
+        "face_box": [float(v) for v in rec.faces[rec.face_index].box] if rec.faces else [],
+        "photo": str(photo_path),
+        "path": str(rec.path),
+    }
+    try:
+        obj, _cam = build_head(context, model, rec.identity, rec.expression, name=name,
+                               texture=rec.texture, texture_delit=rec.texture_delit,
+                               photo_image=photo_image, fit=fit, add_camera=add_camera)
+    except Exception:
+        if made_photo is not None:
+            bpy.data.images.remove(made_photo)
+        raise
+    return obj

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.bpy
 bpy = pytest.importorskip("bpy")
 from tests.addon_support import addon, evaluated_vertices, headless, scene  # noqa: E402,F401
 
@@ -164,8 +165,8 @@ def test_identity_changed_elsewhere_is_kept(scene, ict_model):
 
 
 def test_mixed_texture(scene, ict_model):
-    from facespace.operators.head_build import build_head
-    from facespace.operators.mix_op import head_texture
+    from facespace.operators.mesh import build_head
+    from facespace.operators.mix_ops import head_texture
 
     from engine.editing import AREAS
     red = np.zeros((64, 64, 3), np.uint8); red[..., 0] = 200
@@ -182,20 +183,6 @@ def test_mixed_texture(scene, ict_model):
     assert (tex[..., 2] > 0).any() and (tex[..., 0] == 200).mean() > 0.5  # some nose blue, mostly A
 
 
-class _Layout:
-    """Records what a draw function asks for (bpy's UILayout needs a window)."""
-    def __init__(self, log):
-        self.log, self.active = log, True
-
-    def __getattr__(self, name):
-        def call(*args, **kw):
-            self.log.append((name, args, kw))
-            if name == "prop":
-                assert hasattr(args[0], args[1]), args[1]
-            return _Layout(self.log)
-        return call
-
-
 def test_edit_panel_draws(scene, ict_model):
     from facespace import api
     from facespace.ui import edit_panel, slider_groups
@@ -203,10 +190,10 @@ def test_edit_panel_draws(scene, ict_model):
     from engine.editing.measure import NAMES
     assert edit_panel.GROUP_ID in [g[0] for g in slider_groups.GROUPS]
     assert hasattr(bpy.types, "FACESPACE_PT_group_" + edit_panel.GROUP_ID)
+    import layout_recorder as rec
     head = api.add_head(identity(13))
-    log = []
-    edit_panel.draw_edit(_Layout(log), bpy.context, head)
-    props = [c[1][1] for c in log if c[0] == "prop"]
+    calls = rec.draw(None, lambda self, context: edit_panel.draw_edit(self.layout, context, head))
+    props = [c.args[1] for c in calls if c.name == "prop"]
     assert set(NAMES) <= set(props) and {"caricature", "symmetry", "use_bound", "bound_percentile"} <= set(props)
-    labels = [c[2].get("text", "") for c in log if c[0] == "label"]
-    assert any("typical" in t or "unusual" in t for t in labels)
+    assert any("typical" in t or "unusual" in t for t in rec.texts(calls))
+    assert {"facespace.bake_edits", "facespace.reset_edits"} <= set(rec.operators(calls))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.bpy
 bpy = pytest.importorskip("bpy")
 from tests.addon_support import addon, evaluated_vertices, headless, scene  # noqa: E402,F401
 
+S_NOT_A_HEAD = "Select a FaceSpace head to edit it"
 ARKIT_SAMPLE = {"jawOpen", "eyeBlink_L", "eyeBlink_R", "mouthSmile_L", "browInnerUp_R", "mouthFunnel"}
 
 
@@ -22,6 +24,55 @@ def test_register_unregister_cycle(addon):
     assert hasattr(bpy.types.Object, "facespace")
     assert bpy.ops.facespace.reconstruct.get_rna_type().identifier == "FACESPACE_OT_reconstruct"
     assert hasattr(bpy.types, "FACESPACE_PT_main")
+
+
+def test_registration_loads_no_model_and_slider_ranges_come_on_first_use(addon, ict_model):
+    """Registering never loads the face model: the Edit Face sliders start with the generous
+    range and take the model's +-3 sd ranges (and population tooltips) once it loads."""
+    from facespace.common import model_cache
+    from facespace.operators import properties
+    headless.unload_addon()
+    model_cache.forget()
+    headless.load_addon()
+    assert model_cache.loaded() is None
+    rna = properties.FACESPACE_PG_edit.bl_rna.properties
+    assert rna["eye_size"].soft_max == properties.GENEROUS_SOFT_MM == -rna["eye_size"].soft_min
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    from facespace import api
+    head = api.add_head(name="Ranges")
+    head.facespace_edit.eye_size = 2.0
+    assert model_cache.loaded() is not None
+    # from a GUI, a timer does this right after the first load (never inside a draw)
+    assert bpy.app.timers.is_registered(properties._refine_from_timer)
+    assert properties._refine_from_timer() is None and properties.edit_ranges_refined()  # what the timer runs
+    assert not properties.refine_edit_ranges(model_cache.loaded())  # once per model
+    from engine.editing import measurement_directions
+    infos = {i.name: i for i in measurement_directions(ict_model).sliders()}
+    rna = properties.FACESPACE_PG_edit.bl_rna.properties
+    for name in ("eye_size", "face_width", "nose_length"):
+        assert (rna[name].soft_min, rna[name].soft_max) == (infos[name].soft_min, infos[name].soft_max)
+    assert "population" in rna["eye_size"].description
+    assert head.facespace_edit.eye_size == pytest.approx(2.0)  # redefining kept the value
+    head.facespace_edit.eye_size = 3.0  # and the callback still runs
+    assert head["facespace_edit_record"]["state"].to_dict()["measurements"] == {"eye_size": 3.0}
+
+
+def test_every_panel_and_the_preferences_draw(scene):
+    """Into a real UILayout (tests/layout_recorder.py), with and without an active head."""
+    import layout_recorder as rec
+    from facespace import api
+    empty = rec.draw_panels("facespace")
+    assert empty["FACESPACE_PT_main"] is not None and empty["FACESPACE_PT_identity"] is None
+    assert S_NOT_A_HEAD in rec.texts(empty["FACESPACE_PT_head"])
+    bpy.context.view_layer.objects.active = api.add_head(name="Drawn")
+    drawn = rec.draw_panels("facespace")
+    assert {"FACESPACE_PT_main", "FACESPACE_PT_head", "FACESPACE_PT_identity", "FACESPACE_PT_expressions",
+            "FACESPACE_PT_group_edit_face", "FACESPACE_PT_export"} <= set(drawn)
+    assert all(calls for calls in drawn.values()), [k for k, v in drawn.items() if not v]
+    assert "facespace.reconstruct" in rec.operators(drawn["FACESPACE_PT_main"])
+    assert "facespace.export_glb" in rec.operators(drawn["FACESPACE_PT_export"])
+    slider_rows = [c for c in drawn["FACESPACE_PT_expressions"] if c.name == "prop"]
+    assert len(slider_rows) == 53
 
 
 def test_head_from_model_structure(scene, ict_model):
@@ -130,7 +181,7 @@ def test_reset_randomise_symmetrise(scene, ict_model):
 
 
 def test_texture_mode_switches_skin_image(scene, ict_model):
-    from facespace.operators.head_build import build_head
+    from facespace.operators.mesh import build_head
     photo = np.full((64, 64, 3), 200, np.uint8)
     delit = np.full((64, 64, 3), 90, np.uint8)
     head, _ = build_head(bpy.context, ict_model, name="Tex", texture=photo, texture_delit=delit)

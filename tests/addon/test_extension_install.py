@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.bpy
 pytest.importorskip("bpy")
-ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r'''
 import json, sys
@@ -31,8 +33,8 @@ out["registered"] = [hasattr(bpy.types, c) for c in
                       "FACESPACE_OT_export_glb")]
 out["object_props"] = hasattr(bpy.types.Object, "facespace")
 out["prefs_device"] = bpy.context.preferences.addons[mod].preferences.device
-from bl_ext.user_default.facespace.operators import model_cache
-out["user_dir"] = model_cache.extension_data_dir(create=True)
+from bl_ext.user_default.facespace.common import extension
+out["user_dir"] = extension.user_dir(create=True)
 out["engine_is_subpackage"] = sys.modules[mod + ".engine"].__file__
 addon_utils.disable(mod, default_set=True)
 out["disabled"] = mod not in bpy.context.preferences.addons

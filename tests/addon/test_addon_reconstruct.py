@@ -10,13 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = [pytest.mark.bpy, pytest.mark.shared, pytest.mark.slow]
 bpy = pytest.importorskip("bpy")
 pytest.importorskip("engine.pipeline.reconstruct")
-from conftest import need_shared  # noqa: E402
-
 from tests.addon_support import headless  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT, need_shared  # noqa: E402
 
 PHOTO = ("photos", "identity", "obama__obama.jpg")
 OPTIONS = dict(texture_size=256, quality="fast", device="cpu")
@@ -91,8 +89,8 @@ def test_background_job_and_cancel(reconstructed, ict_model):
     """What the modal operator does: the engine in a thread, polled; the head built after."""
     import time
 
-    from facespace.engine.errors import Cancelled
-    from facespace.operators import jobs
+    from facespace.engine.core.errors import Cancelled
+    from facespace.operators import jobs, mesh
     bpy.ops.wm.read_factory_settings(use_empty=True)
     options = jobs.engine_options(-1, 256, "fast", "cpu")
     job = jobs.ReconstructJob(str(reconstructed["photo"]), ict_model, options).start()
@@ -102,7 +100,7 @@ def test_background_job_and_cancel(reconstructed, ict_model):
         time.sleep(0.02)
     assert job.error is None and job.result is not None
     assert len(seen - {""}) >= 2  # progress messages arrived while it ran
-    head = jobs.head_from_result(bpy.context, ict_model, job.result, name="threaded head")
+    head = mesh.head_from_result(bpy.context, ict_model, job.result, name="threaded head")
     assert head.facespace.is_head and head.facespace.camera is not None
     cancelled = jobs.ReconstructJob(str(reconstructed["photo"]), ict_model, options)
     cancelled.cancel.set()  # Esc before the first stage

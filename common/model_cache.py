@@ -10,23 +10,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine.errors import ModelNotInstalledError
-from ..engine.model import load_model
-from ..engine.paths import model_path
-
-ADDON_PACKAGE = __package__.rpartition(".")[0]  # the extension's root package
+from ..engine.core.errors import ModelNotInstalledError
+from ..engine.model import load_model, model_path
+from .extension import user_dir as extension_data_dir
 
 _model = None
 _derived: dict = {}
+_listeners: list = []  # called with the model each time one is loaded (main thread)
 
 
-def extension_data_dir(create: bool = True):
-    """The extension's user folder, or None when not running as an installed extension."""
-    import bpy
-    try:
-        return bpy.utils.extension_path_user(ADDON_PACKAGE, create=create)
-    except (ValueError, KeyError, AttributeError):  # loaded as a plain package (repo / tests)
-        return None
+def add_load_listener(fn) -> None:
+    if fn not in _listeners:
+        _listeners.append(fn)
+
+
+def remove_load_listener(fn) -> None:
+    if fn in _listeners:
+        _listeners.remove(fn)
+
+
+def loaded():
+    """The model if this session has loaded it already, else None (never loads it)."""
+    return _model
 
 
 def candidate_paths():
@@ -54,6 +59,8 @@ def get_model():
             )
         _model = load_model(path)
         _derived.clear()
+        for fn in list(_listeners):
+            fn(_model)
     return _model
 
 

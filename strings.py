@@ -1,4 +1,8 @@
-"""Every user-visible string of the add-on, in one place (labels, tooltips, reports)."""
+"""Every user-visible string of the add-on, in one place (labels, tooltips, reports, and the
+enum choices built from them).
+
+The one module both operators/ and ui/ import (they never import each other); it imports
+nothing, so it can never close a cycle."""
 
 # ---- panels -------------------------------------------------------------------------
 CATEGORY = "FaceSpace"
@@ -124,7 +128,8 @@ OFFLINE_DEPS = "Online access is off: turn it on in Preferences > System > Netwo
 NO_PHOTO = "Choose a photo first"
 IMAGE_NOT_ON_DISK = "The image '{name}' has no file on disk; save it first"
 CANCELLED = "Reconstruction cancelled"
-ENGINE_MISSING = "This FaceSpace build has no reconstruction engine (engine/reconstruct.py)"
+ENGINE_MISSING = "This FaceSpace build cannot load its reconstruction engine: {error}"
+DEPS_MISSING = "FaceSpace needs the Python package '{name}': install it in Edit > Preferences > Add-ons > FaceSpace (Install Missing Dependencies)"
 UNEXPECTED = "Reconstruction failed unexpectedly: {error}"
 DONE = "Reconstructed '{name}' in {seconds:.1f} s"
 ALREADY_RUNNING = "A reconstruction is already running"
@@ -165,3 +170,14 @@ MIX_UNKNOWN_HEAD = "'{name}' is not one of the selected heads"
 MIX_FAILED = "Mixing failed: {error}"
 MIX_DONE = "Made '{name}' (fit to the model within {rms:.2f} mm RMS)"
 MIX_NAME = "Mixed Head"
+
+# ---- enum choices (identifier, label, tooltip) ---------------------------------------
+TEXTURE_SIZES = [(str(n), f"{n} px", "") for n in (512, 1024, 2048, 4096)]
+QUALITIES = [("instant", QUALITY_INSTANT, QUALITY_INSTANT_TIP),
+             ("fast", QUALITY_FAST, QUALITY_FAST_TIP),
+             ("balanced", QUALITY_BALANCED, QUALITY_BALANCED_TIP),
+             ("high", QUALITY_BEST, QUALITY_BEST_TIP)]
+DEVICES = [("auto", DEVICE_AUTO, DEVICE_AUTO_TIP), ("cpu", DEVICE_CPU, DEVICE_CPU_TIP),
+           ("cuda", DEVICE_CUDA, DEVICE_CUDA_TIP), ("mps", DEVICE_MPS, DEVICE_MPS_TIP)]
+TEXTURE_MODES = [('PHOTO', TEXTURE_PHOTO, TEXTURE_PHOTO_TIP),
+                 ('DELIT', TEXTURE_DELIT, TEXTURE_DELIT_TIP)]

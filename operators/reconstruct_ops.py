@@ -9,10 +9,12 @@ import traceback
 import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
-from ..engine.errors import Cancelled, FaceSpaceError
-from ..ui import strings as S
+from .. import strings as S
+from ..common.extension import prefs as addon_prefs
+from ..common.model_cache import get_model
+from ..engine.core.errors import Cancelled, FaceSpaceError
 from . import jobs
-from .properties import DEVICES, QUALITIES
+from .mesh import head_from_result, head_name
 
 _active_job = None  # one reconstruction at a time
 
@@ -20,8 +22,7 @@ _active_job = None  # one reconstruction at a time
 def resolve_device(context, device: str) -> str:
     if device != "DEFAULT":
         return device
-    from ..ui.preferences import get_prefs
-    prefs = get_prefs(context)
+    prefs = addon_prefs(context)
     return prefs.device if prefs is not None else "auto"
 
 
@@ -42,16 +43,15 @@ class FACESPACE_OT_reconstruct(bpy.types.Operator):
     face_index: IntProperty(name=S.FACE_INDEX, description=S.FACE_INDEX_TIP, default=-1, min=-1)
     texture_size: IntProperty(name=S.TEXTURE_SIZE, description=S.TEXTURE_SIZE_TIP,
                               default=1024, min=64, max=8192)
-    quality: EnumProperty(name=S.QUALITY, description=S.QUALITY_TIP, items=QUALITIES, default="balanced")
+    quality: EnumProperty(name=S.QUALITY, description=S.QUALITY_TIP, items=S.QUALITIES, default="balanced")
     device: EnumProperty(name=S.DEVICE, description=S.DEVICE_TIP,
-                         items=[("DEFAULT", S.DEVICE_DEFAULT, S.DEVICE_DEFAULT_TIP)] + DEVICES,
+                         items=[("DEFAULT", S.DEVICE_DEFAULT, S.DEVICE_DEFAULT_TIP)] + S.DEVICES,
                          default="DEFAULT")
     add_camera: BoolProperty(name=S.ADD_CAMERA, description=S.ADD_CAMERA_TIP, default=True)
 
     # ---- shared --------------------------------------------------------------------
     def _prepare(self, context):
         """(source, image, model, options) or None after reporting why not."""
-        from .model_cache import get_model
         image = bpy.data.images.get(self.image_name) if self.image_name else None
         if image is None and not self.filepath:
             self.report({'ERROR'}, S.NO_PHOTO)
@@ -68,8 +68,8 @@ class FACESPACE_OT_reconstruct(bpy.types.Operator):
 
     def _finish(self, context, model, rec, image):
         try:
-            obj = jobs.head_from_result(
-                context, model, rec, name=jobs.head_name(self.filepath, image), photo_image=image,
+            obj = head_from_result(
+                context, model, rec, name=head_name(self.filepath, image), photo_image=image,
                 add_camera=self.add_camera, photo_path=self.filepath or (image.filepath if image else ""))
         except FaceSpaceError as exc:
             self.report({'ERROR'}, str(exc))
@@ -175,9 +175,12 @@ class FACESPACE_OT_find_faces(bpy.types.Operator):
             self.report({'ERROR'}, S.NO_PHOTO)
             return {'CANCELLED'}
         try:
-            from ..engine.detect import detect_faces
-            from ..engine.image_io import load_image
-            faces = detect_faces(load_image(jobs.photo_source(image, settings.photo_path)))
+            try:  # mediapipe / torch: imported here, at the first use, never at registration
+                from ..engine.detect import detect_faces
+                from ..engine.detect.image_io import load_image
+                faces = detect_faces(load_image(jobs.photo_source(image, settings.photo_path)))
+            except ImportError as exc:
+                raise jobs.import_error(exc) from exc
         except FaceSpaceError as exc:
             self.report({'ERROR'}, str(exc))
             return {'CANCELLED'}
