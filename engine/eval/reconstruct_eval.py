@@ -5,6 +5,7 @@ docs/reconstruction.md reports; the tests use the same functions with their thre
 table builder.)"""
 import numpy as np
 
+from ..core.cache import cached
 from ..core.errors import FaceSpaceError
 from ..core.geometry import Camera, head_angles
 from ..fit import fit_points
@@ -72,9 +73,6 @@ def synthetic_render_eval(model, n=6, seed=0, texture=None, quality="balanced", 
     return rows
 
 
-_SAMPLES: dict = {}
-
-
 def fitted_samples(model, items, quality="balanced"):
     """Reconstruct each annotated photo (name, path, gt): the fitted vertices, camera and
     silhouette ids, as the pipeline produces them (the face whose box holds the annotation)."""
@@ -98,11 +96,9 @@ def fitted_samples(model, items, quality="balanced"):
 
 
 def fitted_samples_cached(model, items, quality="balanced"):
-    """`fitted_samples`, once per process and model."""
-    key = (id(model), tuple(str(i[1]) for i in items), quality)  # per process: models are not reloaded
-    if key not in _SAMPLES:
-        _SAMPLES[key] = fitted_samples(model, items, quality)
-    return _SAMPLES[key]
+    """`fitted_samples`, once per model, item list and quality."""
+    key = ("fitted_samples", tuple(str(i[1]) for i in items), quality)
+    return cached(model, key, lambda: fitted_samples(model, items, quality))
 
 
 # ---- same person, same shape ------------------------------------------------------------

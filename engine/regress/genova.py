@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.cache import cached
+from ..core.errors import FaceSpaceError
 from ..core.device import pick_device
 from ..core.geometry import euler_to_matrix
 from ..core.paths import data_dir
@@ -216,7 +217,7 @@ class GenovaPredictor:
         if box is None:
             try:
                 box = choose_face(detect_faces(img)).box
-            except Exception:
+            except FaceSpaceError:   # no face found: use the centred square (an already-cropped face)
                 side = min(w, h)
                 box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
         x0, y0, x1, y1 = box
