@@ -1,4 +1,6 @@
-"""`python -m engine reconstruct PHOTO -o OUTDIR`: photo -> head.obj/.mtl/PNGs, head.glb, params.json.
+"""`python -m engine reconstruct PHOTO [PHOTO ...] -o OUTDIR`: photo(s) of one person ->
+head.obj/.mtl/PNGs, head.glb, params.json. Several photos make one head (one identity, a
+camera and expression per photo, the texture fused from all).
 
 Nothing is written unless the whole reconstruction succeeds (errors exit with code 2)."""
 from pathlib import Path
@@ -6,11 +8,12 @@ from pathlib import Path
 from ..core.errors import FaceSpaceError
 from ..io.export import write_outputs
 from ..model import load_model
+from ..pipeline.many import reconstruct_many
 from ..pipeline.reconstruct import ReconstructOptions, reconstruct
 
 
 def add_arguments(p):
-    p.add_argument("photo", help="the photo (JPEG, PNG, ...)")
+    p.add_argument("photo", nargs="+", help="the photo(s) of one person (JPEG, PNG, ...)")
     p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
     p.add_argument("--face", type=int, default=None,
                    help="which face when the photo has several (0 = largest; default: the largest)")
@@ -39,7 +42,12 @@ def run(args) -> int:
     def progress(frac, msg):
         print(f"[{frac:4.0%}] {msg}", file=sys.stderr, flush=True)
 
-    rec = reconstruct(args.photo, model, opts, progress=progress)
+    if len(args.photo) > 1:
+        rec = reconstruct_many(args.photo, model, opts, progress=progress)
+        for e in rec.extras["excluded"]:
+            print(f"warning: {e['source']}: {e['reason']}", file=sys.stderr)
+    else:
+        rec = reconstruct(args.photo[0], model, opts, progress=progress)
     written = write_outputs(rec, model, args.output, overwrite=args.overwrite)
     t = rec.timings
     print(f"{len(rec.faces)} face(s) found, used face {rec.face_index}; path {rec.path}; "

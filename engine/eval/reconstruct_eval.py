@@ -10,6 +10,7 @@ from ..core.errors import FaceSpaceError
 from ..core.geometry import Camera, head_angles
 from ..fit import fit_points
 from ..landmarks.detector import detector_basis, detector_points, mp_jaw_points
+from ..pipeline.many import face_shape_mm as identity_shape_mm
 from ..pipeline.reconstruct import ReconstructOptions, reconstruct
 from .datasets import SHARED
 from .synthetic import detector_targets, face_error_mm, render_random_face, sample_face
@@ -102,11 +103,6 @@ def fitted_samples_cached(model, items, quality="balanced"):
 
 
 # ---- same person, same shape ------------------------------------------------------------
-def identity_shape_mm(model, identity):
-    """Identity-only face-region shape (no expression), mm."""
-    return model.vertices(identity, None, region="face").astype(np.float64) * model.mm_per_unit
-
-
 def shape_distance_mm(a, b):
     return float(np.linalg.norm(a - b, axis=1).mean())
 

@@ -158,7 +158,34 @@ def params_dict(rec, model) -> dict:
                     "sh_coeffs": extras.get("sh_coeffs"), "skin_tone": extras.get("skin_tone")},
         "timings": rec.timings, "quality": rec.quality, "path": rec.path,
         "regressor": extras.get("regressor"),   # which regression ran (None: none), whatever start won
+        **_views_dict(extras, names),
     })
+
+
+def _views_dict(extras, names) -> dict:
+    """Several photos (pipeline/many.py): every view's camera, pose, expression, faces and
+    landmarks, which photo is the reference (the top-level camera and expression are its),
+    and the photos left out. Absent for one photo, so single-photo files read as before."""
+    views = extras.get("views")
+    if not views:
+        return {}
+    out = []
+    for v in views:
+        fit = v["fit"]
+        out.append({
+            "source": v["source"],
+            "camera": {"K": fit.camera.K, "world_to_camera": fit.camera.world_to_camera,
+                       "image_size": list(fit.camera.image_size)},
+            "pose_deg": v["pose_deg"],
+            "expression": {n: float(w) for n, w in zip(names, np.asarray(fit.expression, dtype=np.float64))},
+            "faces_found": [{"box": list(f.box), "score": float(f.score)} for f in v["faces"]],
+            "face_index": v["face_index"],
+            "landmarks68": {"fixed": v["landmarks"]["fixed68"], "contour": v["landmarks"]["contour68"],
+                            "units": "image pixels"},
+            "landmark_residual_px_mean": v["landmark_residual_px_mean"],
+        })
+    return {"views": out, "reference_view": extras.get("reference_view", 0),
+            "photos_left_out": extras.get("excluded", [])}
 
 
 def write_params_json(path, rec, model) -> None:

@@ -132,6 +132,25 @@ def quality_report(fit, identity, expression, detected478) -> dict:
     return out
 
 
+def fit_photo(img, box, points, model, opts, device, cancel=None):
+    """The learned start and the landmark fit of one photo's detector points -> (init, FitResult)."""
+    h, w = img.shape[:2]
+    t_fit = time.perf_counter()
+    init = regression(img, box, points, (w, h), model, opts, device)
+    if opts.regression_only:
+        if init is None:
+            raise WeightsUnavailableError("Regression-only mode needs a regressor, and none is installed "
+                                          "or enabled. Turn regression-only off to fit instead.")
+        return init, prediction_as_fit(model, init, points, (w, h), time.perf_counter() - t_fit)
+    settings = None
+    if init is not None and init.get("focal"):
+        # the regressor's focal length as the fit's focal prior: what removes the large-yaw
+        # failures of close-up (wide-angle) photos in `bench regress`
+        settings = FitSettings(quality=opts.quality, focal_prior=float(init["focal"]) / max(w, h))
+    return init, fit_points(model, points, (w, h), quality=opts.quality, device=device, init=init,
+                            cancel=cancel, settings=settings)
+
+
 def reconstruct(image, model, options: ReconstructOptions | None = None, progress=None, cancel=None) -> Reconstruction:
     """Photo (path, bytes, PIL image or (H, W, 3) array) -> Reconstruction. Raises typed FaceSpaceErrors."""
     opts = options or ReconstructOptions()
@@ -173,21 +192,7 @@ def reconstruct(image, model, options: ReconstructOptions | None = None, progres
         lm = face_landmarks(img, face)
         points = np.asarray(lm.points, dtype=np.float64)[:, :2]
     with _Timer(stage("fit", 0.4, "Fitting the face model")):
-        t_fit = time.perf_counter()
-        init = regression(img, face.box, points, (w, h), model, opts, device)
-        if opts.regression_only:
-            if init is None:
-                raise WeightsUnavailableError("Regression-only mode needs a regressor, and none is installed "
-                                              "or enabled. Turn regression-only off to fit instead.")
-            fit = prediction_as_fit(model, init, points, (w, h), time.perf_counter() - t_fit)
-        else:
-            settings = None
-            if init is not None and init.get("focal"):
-                # the regressor's focal length as the fit's focal prior: what removes the large-yaw
-                # failures of close-up (wide-angle) photos in `bench regress`
-                settings = FitSettings(quality=opts.quality, focal_prior=float(init["focal"]) / max(w, h))
-            fit = fit_points(model, points, (w, h), quality=opts.quality, device=device, init=init,
-                             cancel=cancel, settings=settings)
+        init, fit = fit_photo(img, face.box, points, model, opts, device, cancel)
         vertices = model.vertices(fit.identity, fit.expression).astype(np.float32)
     cam = fit.camera
     silhouette68 = jaw68_vertices(model, vertices, cam)
