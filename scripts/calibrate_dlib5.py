@@ -26,7 +26,7 @@ NAMES = ["left_eye_outer", "left_eye_inner", "right_eye_outer", "right_eye_inner
 def collect(folders, limit_per_folder=None):
     import dlib
     from engine.detect import detect_faces, face_landmarks
-    from engine.image_io import load_image
+    from engine.detect.image_io import load_image
     from engine.identity.weights import wheel_dat_path
     det = dlib.get_frontal_face_detector()
     sp = dlib.shape_predictor(str(wheel_dat_path().parent / "shape_predictor_5_face_landmarks.dat"))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import IdentityWeightsCorruptError
+from ..core.errors import IdentityWeightsCorruptError
 
 # --- the network's type, outermost first ----------------------------------------------
 # Node kinds: ("loss", sub), ("layer", details, sub), ("tag", id, sub), ("skip", id, sub),
@@ -288,6 +288,6 @@ def read_dlib_file(path) -> DlibNetwork:
     try:
         data = p.read_bytes()
     except FileNotFoundError:
-        from ..errors import IdentityWeightsError
+        from ..core.errors import IdentityWeightsError
         raise IdentityWeightsError(f"The dlib face-recognition network file {p} does not exist.") from None
     return read_dlib_network(data)

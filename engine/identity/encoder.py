@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..device import pick_device
+from ..core.device import pick_device
 from . import align
 
 

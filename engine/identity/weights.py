@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import IdentityWeightsCorruptError, IdentityWeightsError
-from ..paths import data_dir
+from ..core.errors import IdentityWeightsCorruptError, IdentityWeightsError
+from ..core.paths import data_dir
 
 FORMAT_VERSION = 1
 DAT_NAME = "dlib_face_recognition_resnet_model_v1.dat"

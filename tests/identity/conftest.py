@@ -91,8 +91,8 @@ def shared_faces(encoder, dat_path) -> SharedFaces:
     photos_root = need_shared("photos")
     import torch
     from engine.detect import detect_faces, face_landmarks
-    from engine.errors import FaceSpaceError
-    from engine.image_io import load_image
+    from engine.core.errors import FaceSpaceError
+    from engine.detect.image_io import load_image
 
     files = sorted(p for d in PHOTO_DIRS for p in (photos_root / d).rglob("*") if p.suffix.lower() in IMAGE_EXT)
     detector = dlib.get_frontal_face_detector()

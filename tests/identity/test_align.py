@@ -54,7 +54,7 @@ def test_chip_matches_dlib_get_face_chip(shared_faces, cosine):
     pyramid (dlib's integer pyramid truncates at every level); the descriptors of the two
     chips agree to cosine >= 0.999 on every face."""
     worst = {0: 0.0, 1: 0.0}
-    from engine.image_io import load_image
+    from engine.detect.image_io import load_image
     photos = {}
     for face in shared_faces.faces:
         if face.photo not in photos:

