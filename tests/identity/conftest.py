@@ -65,6 +65,8 @@ class Face:
     torch_on_dlib_chip: np.ndarray | None = None  # our network on dlib's chip
     ours: np.ndarray | None = None        # our pipeline: mediapipe -> 5 points -> our chip -> our network
     ours_dlib5: np.ndarray | None = None  # our chip from dlib's 5 points -> our network
+    chip_diff: float = 0.0                # mean |our chip - dlib's chip| (grey levels), same 5 points
+    pyramid: int = 0                      # image-pyramid levels the chip is sampled through
 
 
 @dataclass
@@ -93,6 +95,7 @@ def shared_faces(encoder, dat_path) -> SharedFaces:
     from engine.detect import detect_faces, face_landmarks
     from engine.core.errors import FaceSpaceError
     from engine.detect.image_io import load_image
+    from engine.identity import align
 
     files = sorted(p for d in PHOTO_DIRS for p in (photos_root / d).rglob("*") if p.suffix.lower() in IMAGE_EXT)
     detector = dlib.get_frontal_face_detector()
@@ -142,9 +145,14 @@ def shared_faces(encoder, dat_path) -> SharedFaces:
     ours = encoder.embed_batch([images[id(fc)] for fc in matched], [fc.mp478 for fc in matched])
     for fc, d in zip(matched, ours):
         fc.ours = d
-    ours5 = encoder.embed_batch([images[id(fc)] for fc in out.faces], [fc.dlib5 for fc in out.faces])
-    for fc, d in zip(out.faces, ours5):
+    # our chip from dlib's own five points: pixels against dlib's chip, and its descriptor
+    with torch.no_grad():
+        chips5 = torch.cat([encoder.chips(images[id(fc)], fc.dlib5) for fc in out.faces])
+        ours5 = torch.cat([encoder.embed_chips(chips5[i:i + 32]) for i in range(0, len(chips5), 32)]).numpy()
+    for fc, chip, d in zip(out.faces, chips5, ours5):
         fc.ours_dlib5 = d
+        fc.chip_diff = float(np.abs(chip.permute(1, 2, 0).numpy() - fc.dlib_chip).mean())
+        fc.pyramid = align.pyramid_levels(align.chip_affine(fc.dlib5))[0]
     sec["torch"] = time.perf_counter() - t
     out.seconds = {k: round(v, 1) for k, v in sec.items()}
     return out

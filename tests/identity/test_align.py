@@ -16,14 +16,14 @@ def _frontal_points(cx, cy, iod):
     return (t - t.mean(0)) * scale + np.array([cx, cy])
 
 
-@pytest.mark.parametrize("iod,levels", [(3.0, 0), (8.0, 1)])
+@pytest.mark.parametrize("iod,levels", [(3.0, 0), (7.0, 1)])
 def test_gradcheck_chip_alignment(iod, levels):
     """Gradients of the chip w.r.t. the image and the five points (float64, small image;
     with and without the pyramid step)."""
     g = torch.Generator().manual_seed(0)
     size = 8
-    h = w = 16 if levels == 0 else 32
-    image = torch.rand(1, 2, h, w, generator=g, dtype=torch.float64, requires_grad=True)
+    h = w = 12 if levels == 0 else 24
+    image = torch.rand(1, 1, h, w, generator=g, dtype=torch.float64, requires_grad=True)
     pts = torch.tensor(_frontal_points(w / 2 + 0.3, h / 2 - 0.2, iod)[None], dtype=torch.float64)
     pts = (pts + 0.1 * torch.rand(pts.shape, generator=g, dtype=torch.float64)).requires_grad_(True)
     assert align.pyramid_levels(align.chip_affine(pts, size), size) == [levels]
@@ -31,7 +31,9 @@ def test_gradcheck_chip_alignment(iod, levels):
     def f(img, p):
         return align.align_chips(img, p, size=size)
 
-    assert torch.autograd.gradcheck(f, (image, pts), eps=1e-6, atol=1e-5)
+    # the full Jacobian without the pyramid; with it, gradcheck's fast mode (random
+    # projections of the same Jacobian), which keeps this test to a second
+    assert torch.autograd.gradcheck(f, (image, pts), eps=1e-6, atol=1e-5, fast_mode=levels > 0)
 
 
 def test_affine_follows_dlib_chip_details():
@@ -54,15 +56,9 @@ def test_chip_matches_dlib_get_face_chip(shared_faces, cosine):
     pyramid (dlib's integer pyramid truncates at every level); the descriptors of the two
     chips agree to cosine >= 0.999 on every face."""
     worst = {0: 0.0, 1: 0.0}
-    from engine.detect.image_io import load_image
-    photos = {}
     for face in shared_faces.faces:
-        if face.photo not in photos:
-            photos[face.photo] = load_image(shared_faces.root / face.photo)
-        A = align.chip_affine(face.dlib5)
-        level = min(align.pyramid_levels(A)[0], 1)
-        chip = align.extract_chips(align.image_tensor(photos[face.photo], dtype=torch.float64), A)[0]
-        worst[level] = max(worst[level], np.abs(chip.permute(1, 2, 0).numpy() - face.dlib_chip).mean())
+        level = min(face.pyramid, 1)
+        worst[level] = max(worst[level], face.chip_diff)
     cos = cosine(np.stack([f.ours_dlib5 for f in shared_faces.faces]), np.stack([f.dlib_desc for f in shared_faces.faces]))
     print(f"\nmean |chip - dlib chip|, worst face: no pyramid {worst[0]:.2f}, pyramid {worst[1]:.2f} grey levels; "
           f"descriptor of our chip vs dlib's: min cosine {cos.min():.5f} over {len(cos)} faces")

@@ -60,6 +60,7 @@ def test_install_from_missing_or_damaged_source(tmp_path, dat_bytes):
     assert issubclass(IdentityWeightsError, WeightsUnavailableError)
 
 
+@pytest.mark.slow
 def test_install_from_bz2(tmp_path, dat_bytes):
     import bz2
     src = tmp_path / "dlib_face_recognition_resnet_model_v1.dat.bz2"
