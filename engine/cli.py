@@ -1,4 +1,4 @@
-"""`python -m engine COMMAND`: install-model, bench, and the commands other modules add.
+"""`python -m engine COMMAND`: install-model, install-identity, bench, and the commands other modules add.
 
 Each command lives in its own module with `add_arguments(parser)` and `run(args) -> int`;
 COMMANDS maps the command name to that module, imported only when used.
@@ -13,6 +13,7 @@ from .core.errors import FaceSpaceError
 
 COMMANDS = {
     "install-model": (".commands.install_model", "install the ICT-FaceKit face model"),
+    "install-identity": (".commands.install_identity", "install the identity network (dlib's face-recognition ResNet)"),
     "build-correspondence": (".commands.build_correspondence", "map mediapipe's face mesh onto the model (derived table)"),
     "calibrate-offsets": (".commands.calibrate_offsets", "re-derive the detector-bias offsets (derived table)"),
     "build-landmarks68": (".commands.build_landmarks68", "re-derive the model's calibrated 68 landmarks (derived table)"),

@@ -84,3 +84,13 @@ class AnimationFileError(FaceSpaceError):
 
 class AnimationVersionError(AnimationFileError):
     """The animation file has a format version this FaceSpace cannot read."""
+
+
+class IdentityWeightsError(WeightsUnavailableError):
+    """The identity network (dlib's face-recognition ResNet) is not installed or cannot be
+    installed from the source given."""
+
+
+class IdentityWeightsCorruptError(IdentityWeightsError):
+    """The identity network file is damaged, truncated, of another format version, or fails
+    its checksum."""
