@@ -24,7 +24,8 @@ from ..fit.multiview import View, fit_views
 from ..identity.encoder import identity_encoder
 from ..landmarks.detector import detector_offsets, jaw68_vertices, landmarks68, mp_jaw_points
 from ..texture import bake_texture
-from ..texture.fuse import fuse_textures
+from ..texture.bake import INTERNAL_SIZE as BAKE_INTERNAL_SIZE
+from ..texture.fuse import fuse_textures, resized
 from .reconstruct import QUALITIES, ReconstructOptions, Reconstruction, fit_photo, quality_report
 
 @dataclass
@@ -51,11 +52,9 @@ def face_shape_mm(model, identity) -> np.ndarray:
 def other_person_check(observed, encoder=None):
     """-> ([(index, distance)] of photos showing someone else, warning or None).
 
-    Identity descriptors (engine/identity: dlib's face-recognition network) decide; the fitted
-    shapes cannot (measured on the shared sets: a stranger's shape is no further from the
-    others' than one's own other photos, docs/reconstruction.md). A photo is another person's
-    when its median descriptor distance to the others is above the network's threshold; with
-    two photos the first one says who the person is."""
+    Identity descriptors (engine/identity: dlib's face-recognition network) decide, by
+    `strangers`; the fitted shapes cannot (measured on the shared sets: a stranger's shape is
+    no further from the others' than one's own other photos, docs/reconstruction.md)."""
     if len(observed) < 2:
         return [], None
     try:
@@ -68,13 +67,33 @@ def other_person_check(observed, encoder=None):
 
 
 def strangers(descriptors, threshold) -> list:
-    """[(index, distance)] of the descriptors (N, D) that belong to someone else (see above)."""
+    """[(index, distance)] of the descriptors (N, D) that belong to someone else.
+
+    Photos closer than the threshold are linked; the largest linked group is the person (the
+    first photo decides a tie, and with two photos the first says who it is). Photos outside
+    it are strangers, but only when that group is a clear majority: when the photos fall
+    apart into small groups (descriptors of turned or blurred faces drift), nobody is sure,
+    so nobody is left out."""
     desc = np.asarray(descriptors, dtype=np.float64)
+    n = len(desc)
     dist = np.linalg.norm(desc[:, None] - desc[None], axis=-1)
-    if len(desc) == 2:
-        return [(1, float(dist[0, 1]))] if dist[0, 1] > threshold else []
-    med = [float(np.median(np.delete(dist[i], i))) for i in range(len(desc))]
-    return [(i, d) for i, d in enumerate(med) if d > threshold]
+    linked = dist <= threshold
+    group, seen = [], set()
+    for start in range(n):
+        if start in seen:
+            continue
+        comp, todo = set(), [start]
+        while todo:
+            i = todo.pop()
+            if i not in comp:
+                comp.add(i)
+                todo.extend(np.nonzero(linked[i])[0].tolist())
+        seen |= comp
+        if len(comp) > len(group):
+            group = sorted(comp)
+    if n > 2 and 2 * len(group) <= n:
+        return []
+    return [(i, float(dist[i, group].min())) for i in range(n) if i not in group]
 
 
 def reconstruct_many(images, model, options: ReconstructOptions | None = None, progress=None,
@@ -133,11 +152,13 @@ def reconstruct_many(images, model, options: ReconstructOptions | None = None, p
     timings["fit_joint"] = time.perf_counter() - t0 - timings["fit_single"]
 
     bakes, resolutions, views = [], [], []
+    # bake and fuse at the bake's detail resolution, resize the fused texture once
+    bake_size = min(opts.texture_size, BAKE_INTERNAL_SIZE) if len(observed) > 1 else opts.texture_size
     for k, (o, fit) in enumerate(zip(observed, joint)):
         step(0.6 + 0.35 * k / len(observed), f"Baking photo {k + 1} of {len(observed)}")
         cam = fit.camera
         vertices = model.vertices(identity, fit.expression).astype(np.float32)
-        bakes.append(bake_texture(o.image, model, vertices, cam.world_to_camera, cam.K, opts.texture_size, device))
+        bakes.append(bake_texture(o.image, model, vertices, cam.world_to_camera, cam.K, bake_size, device))
         face_centre = vertices[model.region_vertices("face")].mean(0)
         resolutions.append(cam.focal / float(cam.to_camera(face_centre[None])[0, 2]))   # px per cm
         sil = jaw68_vertices(model, vertices, cam)
@@ -151,6 +172,7 @@ def reconstruct_many(images, model, options: ReconstructOptions | None = None, p
     ref = int(np.argmin([abs(v["pose_deg"]["yaw"]) for v in views]))   # the most frontal photo
     t_tex = time.perf_counter()
     tex, fusion = fuse_textures(bakes, resolutions, reference=ref) if len(bakes) > 1 else (bakes[0], {})
+    tex = resized(tex, opts.texture_size)
     timings["texture"] = time.perf_counter() - t_tex + sum(b.timings.get("total", 0.0) for b in bakes)
     step(1.0, "Done")
     timings["total"] = time.perf_counter() - t0

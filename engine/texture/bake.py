@@ -28,6 +28,7 @@ FIELD_DOWNSCALE = 4           # visibility, lighting and fill are smooth: comput
 DEPTH_TOLERANCE_CM = 0.75      # a texel is seen if it is no further than this behind the depth map
 COS_ZERO, COS_FULL = 0.1, 0.45  # viewing-angle ramp of the confidence (cos of normal vs view ray)
 DEPTH_MAP_MAX_SIDE = 512        # depth test resolution (pixels, long side)
+INTERNAL_SIZE = 1024            # photo detail is baked at this size and upsampled (a 1024^2 atlas holds more face texels than a typical photo has face pixels)
 SH_SAMPLES = 20000
 SKIN_PRIOR_WEIGHT = 0.05       # per-texel weight of the skin tone in the push-pull fill
 SKIN_SPREAD_SIGMAS, SKIN_SIGMA_MIN = 3.0, 0.03  # chromaticity distance scale for "not skin"
@@ -237,7 +238,7 @@ def _low_res_fields(uvr, img, Kt, pc, nc, sym, outer, depth, scale):
 
 
 def bake_texture(image, model, vertices, world_to_camera, K, size=2048, device="auto",
-                 internal_size=1024) -> TextureResult:
+                 internal_size=INTERNAL_SIZE) -> TextureResult:
     """UV texture of the skin (face, head and neck) from `image` (H, W, 3) uint8 seen by the
     OpenCV camera (`world_to_camera` 4x4, `K` 3x3) with the head at `vertices` (V, 3) cm.
 
