@@ -84,3 +84,7 @@ class AnimationFileError(FaceSpaceError):
 
 class AnimationVersionError(AnimationFileError):
     """The animation file has a format version this FaceSpace cannot read."""
+
+
+class TrackingError(FaceSpaceError):
+    """A video could not be tracked (no face in it, or too few frames with one)."""

@@ -1,10 +1,11 @@
 """One damped Gauss-Newton (Levenberg-Marquardt) step, with the expressions' [0, 1] bounds
-kept by an active set: a variable at a bound that the gradient pushes outwards is frozen."""
+kept by an active set: a variable at a bound that the gradient pushes outwards is frozen.
+A fixed focal length (FitSettings.fixed_focal, tracking) is frozen the same way."""
 from __future__ import annotations
 
 import torch
 
-from .state import coeff_slice
+from .state import LOG_FOCAL, coeff_slice
 
 
 class LevenbergMarquardt:
@@ -25,6 +26,8 @@ class LevenbergMarquardt:
         E, H, g = energy.system(state, n_coeff)
         D = H.shape[0]
         free = torch.ones(D, dtype=torch.bool, device=H.device)
+        if energy.settings.fixed_focal:
+            free[LOG_FOCAL] = False
         if n_coeff > n_id:
             ex = slice(coeff_slice(n_id).stop, coeff_slice(n_coeff).stop)
             e = state.c[n_id:n_coeff]
