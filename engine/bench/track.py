@@ -70,14 +70,12 @@ def run(args) -> dict:
     with tempfile.TemporaryDirectory() as d:
         mp4 = write_clip_mp4(clip.frames, clip.fps, Path(d) / "synthetic.mp4")
         tr = track(mp4, model, options=TrackOptions(texture_size=0))
-        raw = track(mp4, model, options=TrackOptions(texture_size=0, filter=False))
     n, tt = len(tr.times), tr.timings
     syn = track_errors(tr, clip)
     syn.update({"size": f"{W}x{H}", "fps": clip.fps, "render_seconds": render_s,
                 "fps_end_to_end": n / tt["total"],
                 "fps_without_identity_fit": n / (tt["total"] - tt["identity"]),
-                "seconds": {k: round(v, 3) for k, v in tt.items()},
-                "no_filter_equals_per_frame": bool(np.allclose(raw.weights, tr.raw_weights, equal_nan=True))})
+                "seconds": {k: round(v, 3) for k, v in tt.items()}})
     out["synthetic"] = syn
     if args.figures is not None:
         idx = np.linspace(0, n - 1, 6).round().astype(int)
