@@ -8,6 +8,7 @@ The known head: the identity and texture reconstructed from
 encoded as MP4 so that decoding is timed too. `--figures DIR` writes tracking_synthetic.png
 and tracking_real.png there (docs/images).
 """
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +34,9 @@ def add_arguments(p):
 
 
 def _real_row(model, path, figures):
+    cpu = time.process_time()
     tr = track(path, model, options=TrackOptions(texture_size=0))
+    cpu = time.process_time() - cpu
     n, tt = len(tr.times), tr.timings
     row = {"clip": path.name, "size": "%dx%d" % tr.image_size, "frames": n,
            "tracked_share": float(tr.face_found.mean()), "bridged": int(tr.bridged.sum()),
@@ -41,7 +44,8 @@ def _real_row(model, path, figures):
            "per_frame_expression_jitter": jitter(tr.raw_weights), "filtered_expression_jitter": jitter(tr.weights),
            "per_frame_rotation_jitter_deg": jitter(_angles(tr.raw_rotation)),
            "filtered_rotation_jitter_deg": jitter(_angles(tr.rotation)),
-           "fps_end_to_end": n / tt["total"], "seconds": {k: round(v, 3) for k, v in tt.items()}}
+           "fps_end_to_end": n / tt["total"], "cpu_seconds_per_frame": cpu / n,
+           "load_average_1min": os.getloadavg()[0], "seconds": {k: round(v, 3) for k, v in tt.items()}}
     row["expression_jitter_reduction"] = 1 - row["filtered_expression_jitter"] / row["per_frame_expression_jitter"]
     row["rotation_jitter_reduction"] = 1 - row["filtered_rotation_jitter_deg"] / row["per_frame_rotation_jitter_deg"]
     if figures is not None:
@@ -69,12 +73,15 @@ def run(args) -> dict:
     out = {"machine": machine()}
     with tempfile.TemporaryDirectory() as d:
         mp4 = write_clip_mp4(clip.frames, clip.fps, Path(d) / "synthetic.mp4")
+        cpu = time.process_time()
         tr = track(mp4, model, options=TrackOptions(texture_size=0))
+        cpu = time.process_time() - cpu
     n, tt = len(tr.times), tr.timings
     syn = track_errors(tr, clip)
     syn.update({"size": f"{W}x{H}", "fps": clip.fps, "render_seconds": render_s,
                 "fps_end_to_end": n / tt["total"],
                 "fps_without_identity_fit": n / (tt["total"] - tt["identity"]),
+                "cpu_seconds_per_frame": cpu / n, "load_average_1min": os.getloadavg()[0],
                 "seconds": {k: round(v, 3) for k, v in tt.items()}})
     out["synthetic"] = syn
     if args.figures is not None:

@@ -32,9 +32,9 @@ from ..texture import bake_texture
 
 
 # One-Euro overrides for tracking (fit/temporal.py's defaults otherwise): a quicker rotation and
-# weight response, measured on the synthetic clip of `bench track` (docs/tracking.md): lag
-# 1.1 -> 1.0 frame overall, 2.0 -> 1.6 on yaw, jitter still more than halved
-TRACK_FILTER = {"rotation": {"beta": 7.0}, "weights": {"beta": 2.0}}
+# weight response, measured on the synthetic clip of `bench track` (docs/tracking.md): overall
+# lag 1.06 -> 0.97 frame, yaw lag 2.0 -> 1.8, jitter still reduced 62 % (weights), 58 % (rotation)
+TRACK_FILTER = {"rotation": {"beta": 5.0}, "weights": {"beta": 2.0}}
 # stronger expression sparsity than a photo fit: frame by frame, spurious small activations
 # (eye gaze, brows) are what jitters; measured mean weight error 0.110 -> 0.088, same on the animated ones
 TRACK_LAMBDA_L1 = 4.0
