@@ -1,6 +1,7 @@
 """Performance capture (pipeline/track.py) on a rendered clip of a known head, on a real clip
 (../shared/videos), through the CLI, and cancelled. Bounds come from measurement
 (docs/tracking.md): the clip here is shorter and smaller than `bench track`'s, so faster."""
+import json
 import threading
 
 import numpy as np
@@ -13,9 +14,12 @@ from engine.pipeline.track import TrackOptions, track
 
 N_FRAMES, SIZE = 40, (256, 256)
 GAP = (24, 25)                   # frames drawn without the head: missing, then bridged
-MAX_ANIMATED_MAE = 0.20          # measured 0.15 (blinks, jaw, smiles; per-frame fits)
-MAX_EXPRESSION_MAE = 0.13        # measured 0.10 (all 53 weights)
-MAX_POSE_DEG = 4.0               # measured 2.3 mean (per-frame), 3.2 filtered (lag on a fast turn)
+# measured on this clip (40 frames at 256 px: the 150-frame curves of `bench track` played 3.75x faster)
+MAX_ANIMATED_MAE = 0.20          # measured 0.146 (blinks, jaw, smiles; per-frame fits)
+MAX_EXPRESSION_MAE = 0.13        # measured 0.096 (all 53 weights)
+MAX_POSE_DEG = 3.0               # measured 2.30 mean, per-frame
+MAX_POSE_DEG_FILTERED = 4.5      # measured 3.36 (the filter lags a turn of ~150 deg/s)
+MIN_CORRELATION = {"eyeBlink_L": 0.5, "jawOpen": 0.8}  # measured 0.72 and 0.96
 
 
 @pytest.fixture(scope="module")
@@ -44,20 +48,19 @@ def test_synthetic_clip_against_truth(clip, clip_track):
     assert np.array_equal(tr.bridged, gap)              # and bridged (short gap), not silently invented
     assert np.all(np.isnan(tr.raw_weights[gap])) and np.all(np.isfinite(tr.weights))
     e = track_errors(tr, clip)
-    print({k: round(v, 3) if isinstance(v, float) else v for k, v in e.items()})
     assert e["per_frame_animated_expression_mae"] < MAX_ANIMATED_MAE, e
     assert e["per_frame_expression_mae"] < MAX_EXPRESSION_MAE, e
     assert e["per_frame_pose_error_deg_mean"] < MAX_POSE_DEG, e
-    assert e["filtered_pose_error_deg_mean"] < MAX_POSE_DEG, e
+    assert e["filtered_pose_error_deg_mean"] < MAX_POSE_DEG_FILTERED, e
     assert e["filtered_expression_jitter"] < e["per_frame_expression_jitter"], e
     assert e["filtered_rotation_jitter_deg"] < e["per_frame_rotation_jitter_deg"], e
-    assert abs(e["lag_frames"]) <= 1.0, e
-    assert abs(e["per_frame_lag_frames"]) <= 0.5, e
+    assert abs(e["lag_frames"]) <= 1.0, e          # measured 0.84
+    assert abs(e["per_frame_lag_frames"]) <= 0.5, e  # measured -0.02
     # the blink and the jaw are found: the per-frame fit follows the truth's shape
-    for name in ("eyeBlink_L", "jawOpen"):
+    for name, r_min in MIN_CORRELATION.items():
         k = tr.expression_names.index(name)
         ok = tr.face_found
-        assert np.corrcoef(tr.raw_weights[ok, k], clip.weights[ok, k])[0, 1] > 0.7, name
+        assert np.corrcoef(tr.raw_weights[ok, k], clip.weights[ok, k])[0, 1] > r_min, name
     assert tr.source["identity"].endswith("frames of the clip")
 
 
@@ -83,10 +86,13 @@ def test_cli_writes_animation_csv_glb(ict_model, clip, tmp_path, capsys):
     frames.mkdir()
     for i in range(12):
         Image.fromarray(clip.frames[i]).save(frames / f"frame_{i}.png")
+    head = tmp_path / "params.json"   # a reconstructed head's identity drives the clip
+    head.write_text(json.dumps({"identity": clip.identity.tolist()}))
     out = tmp_path / "out"
-    assert main(["track", str(frames), "-o", str(out), "--texture-size", "64"]) == 0
+    assert main(["track", str(frames), "-o", str(out), "--head", str(head), "--texture-size", "64"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["animation.json", "animation_livelink.csv", "head_animated.glb"]
     anim = read_animation(out / "animation.json")
+    assert anim.source["identity"] == "head" and anim.source["filtered"] is True
     take = read_live_link_csv(out / "animation_livelink.csv", fps=anim.fps)
     assert len(take.times) == anim.has_pose.sum() == 12
     np.testing.assert_allclose(take.times, anim.times - anim.times[0], atol=1e-3)
@@ -95,7 +101,10 @@ def test_cli_writes_animation_csv_glb(ict_model, clip, tmp_path, capsys):
     # a non-empty output folder is refused before any work, with an artist-readable message
     assert main(["track", str(frames), "-o", str(out)]) == 2
     assert "not empty" in capsys.readouterr().err
-
+    # a head file without an identity is refused in words, exit 2
+    head.write_text(json.dumps({"expressions": {}}))
+    assert main(["track", str(frames), "-o", str(tmp_path / "out2"), "--head", str(head)]) == 2
+    assert "identity" in capsys.readouterr().err
 
 @pytest.mark.shared
 def test_cancel(ict_model):
