@@ -85,8 +85,6 @@ def _mesh_on_crop(image, face, margin):
     return pts, arr[:, 2] * res * k
 
 
-
-
 class FaceTracker:
     """mediapipe's face mesh in video mode (`static_image_mode=False`): it detects a face once,
     then follows it from the previous frame's points (much faster than detecting every frame,

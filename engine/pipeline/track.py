@@ -215,7 +215,13 @@ def track(video, model, head=None, options: TrackOptions | None = None, progress
 def _track(video, model, head, opts, progress, cancel) -> Track:
     if opts.step < 1:
         raise FaceSpaceError("The frame step must be 1 or more.")
+    head_identity = None if head is None else _identity_from_head(head)  # a bad head file fails first
+    if head_identity is not None and len(head_identity) != model.n_identity:
+        raise FaceSpaceError(f"The head file has {len(head_identity)} identity values; this face model has "
+                             f"{model.n_identity}. Reconstruct the head again with this FaceSpace.")
     timings, t0 = {}, time.perf_counter()
+    if progress is not None:
+        progress(0.0, "Reading the video")
     # an open source (VideoSource, or anything alike: fps, size, frame_count, path, iteration)
     source = video if isinstance(video, VideoSource) or hasattr(video, "fps") else open_video(video)
     try:
@@ -237,13 +243,10 @@ def _track(video, model, head, opts, progress, cancel) -> Track:
     if progress is not None:
         progress(0.6, "Fitting the identity")
     t1 = time.perf_counter()
-    k = opts.identity_frames if head is None else 1
+    k = opts.identity_frames if head is None else 1  # with a head, one frame's fit gives the focal length
     identity, focal = _fit_identity(model, points, size, found, frontal, k, opts.device)
     if head is not None:
-        identity = _identity_from_head(head)
-        if len(identity) != model.n_identity:
-            raise FaceSpaceError(f"The head file has {len(identity)} identity values; this face model has "
-                                 f"{model.n_identity}. Reconstruct the head again with this FaceSpace.")
+        identity = head_identity
     timings["identity"] = time.perf_counter() - t1
     if progress is not None:
         progress(0.7, "Fitting the frames")
@@ -256,6 +259,8 @@ def _track(video, model, head, opts, progress, cancel) -> Track:
     R, t, w, bridged = smooth_and_bridge(times, raw_R, raw_t, raw_w, found, max_gap, opts.filter, opts.filter_params)
     texture = None
     if opts.texture_size and frontal is not None:
+        if progress is not None:
+            progress(0.95, "Baking the texture")
         t3 = time.perf_counter()
         verts = model.vertices(identity, raw_w[frontal]).astype(np.float32)
         M = np.eye(4)
