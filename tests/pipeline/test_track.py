@@ -97,7 +97,11 @@ def test_cli_writes_animation_csv_glb(ict_model, clip, tmp_path, capsys):
     assert len(take.times) == anim.has_pose.sum() == 12
     np.testing.assert_allclose(take.times, anim.times - anim.times[0], atol=1e-3)
     np.testing.assert_allclose(take.arkit, np.clip(to_arkit(anim.weights, anim.expression_names), 0, 1), atol=1e-6)
-    assert (out / "head_animated.glb").read_bytes()[:4] == b"glTF"
+    glb = (out / "head_animated.glb").read_bytes()
+    assert glb[:4] == b"glTF"
+    doc = json.loads(glb[20:20 + int.from_bytes(glb[12:16], "little")])  # the JSON chunk
+    paths = sorted(c["target"]["path"] for c in doc["animations"][0]["channels"])
+    assert paths == ["rotation", "translation", "weights"]
     # a non-empty output folder is refused before any work, with an artist-readable message
     assert main(["track", str(frames), "-o", str(out)]) == 2
     assert "not empty" in capsys.readouterr().err
@@ -119,3 +123,10 @@ def test_cancel(ict_model):
     with pytest.raises(Cancelled):
         track(video, ict_model, options=TrackOptions(texture_size=0), progress=progress, cancel=stop)
     assert len(seen) == 1
+
+
+def test_no_face_anywhere_is_a_typed_error(ict_model):
+    from engine.core.errors import TrackingError
+    blank = [np.full((128, 128, 3), 90, np.uint8)] * 3
+    with pytest.raises(TrackingError, match="No face was found"):
+        track(FrameArraySource(blank, 25.0, "empty.mp4"), ict_model, options=TrackOptions(texture_size=0))
