@@ -9,7 +9,7 @@ without one (the first, or after a lost face) starts from the closed-form rigid 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -42,17 +42,9 @@ class FixedIdentity:
         return self.mean + np.tensordot(np.asarray(expression, dtype=np.float32), self.expression_basis, 1)
 
 
-@dataclass
-class FramePose:
-    """A frame's solution, the next frame's warm start."""
-    rotation: np.ndarray
-    translation: np.ndarray
-    expression: np.ndarray
-
-
 class FrameFitter:
     """`fit(points478, warm=None) -> FitResult` for one clip: identity (100,), focal (px) and
-    image size (w, h) fixed. `warm`: the previous frame's FitResult (or FramePose)."""
+    image size (w, h) fixed. `warm`: the previous frame's FitResult (None: a cold start)."""
 
     def __init__(self, model, identity, focal, image_size, settings: FitSettings | None = None,
                  warm_iterations=WARM_ITERATIONS, cold_iterations=COLD_ITERATIONS, device="cpu"):
@@ -87,9 +79,7 @@ class FrameFitter:
         contour = self._jaw(pts)
         init = None
         if warm is not None:
-            cam = getattr(warm, "camera", None)
-            init = {"rotation": cam.rotation if cam is not None else warm.rotation,
-                    "translation": cam.translation if cam is not None else warm.translation,
+            init = {"rotation": warm.camera.rotation, "translation": warm.camera.translation,
                     "focal": self.focal, "identity": np.zeros(0),
                     "expression": warm.expression, "source": "warm"}
         res = fit_landmarks(self.view, pts, self.basis, self.image_size, weights=self.weights, contour=contour,
