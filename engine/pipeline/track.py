@@ -13,22 +13,17 @@ longer gaps stay missing (NaN). `Track.raw_*` keep the unfiltered per-frame fits
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import Cancelled, FaceSpaceError, TrackingError
-from ..core.quaternion import matrix_from_quat, quat_from_matrix
-from ..detect.mesh import FaceTracker
+from ..core.errors import FaceSpaceError, TrackingError
 from ..detect.video import VideoSource, open_video
-from ..fit import FitSettings, fit_points
+from ..fit import FitSettings
 from ..fit.frame import WARM_ITERATIONS, FrameFitter
-from ..fit.temporal import PoseExpressionFilter, bridge_gaps
-from ..regress import predict_init
 from ..texture import bake_texture
+from .track_steps import fit_frames, fit_identity, identity_from_head, landmark_pass, smooth_and_bridge
 
 
 # One-Euro overrides for tracking (fit/temporal.py's defaults otherwise): a quicker rotation and
@@ -83,114 +78,6 @@ class Track:
         return ~np.all(np.isfinite(self.weights), 1)
 
 
-def _identity_from_head(head) -> np.ndarray:
-    if isinstance(head, (str, Path)):
-        try:
-            head = json.loads(Path(head).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise FaceSpaceError(f"The head file {head} cannot be read as a FaceSpace params.json ({exc}). "
-                                 "Use the params.json written by `reconstruct`.") from None
-    ident = np.asarray(head.get("identity", []) if isinstance(head, dict) else [], dtype=np.float64)
-    if ident.ndim != 1 or len(ident) == 0 or not np.all(np.isfinite(ident)):
-        raise FaceSpaceError("The head file has no usable 'identity' list; use the params.json written by "
-                             "`reconstruct`.")
-    return ident
-
-
-def _frontality(p) -> float:
-    """Lower is more frontal: the nose tip's offset from the cheeks' midpoint, per face width."""
-    left, right, nose = p[234], p[454], p[1]
-    return abs(nose[0] - (left[0] + right[0]) / 2) / max(abs(right[0] - left[0]), 1.0)
-
-
-def _landmark_pass(source, opts, progress, cancel, n_est):
-    """-> times, points (T, 478, 2) NaN where no face, the most frontal frame (index, image)."""
-    times, points, best = [], [], (np.inf, None, None)
-    with FaceTracker() as tracker:
-        for index, t, rgb in source:
-            if index % opts.step:
-                continue
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("Tracking cancelled.")
-            p = tracker.track(rgb)
-            times.append(t)
-            points.append(np.full((478, 2), np.nan) if p is None else p)
-            if p is not None and (fr := _frontality(p)) < best[0]:
-                best = (fr, len(points) - 1, rgb.copy())
-            if progress is not None and len(points) % 10 == 0:
-                progress(0.6 * min(len(points) / n_est, 1.0), f"Landmarks: frame {len(points)}")
-            if opts.max_frames and len(points) >= opts.max_frames:
-                break
-        redetections = tracker.redetections
-    return np.asarray(times), np.asarray(points, dtype=np.float64), best[1:], redetections
-
-
-def _fit_identity(model, points, size, found, frontal, k, device):
-    """The mean identity and median focal of fit/points fits on k well-spread found frames
-    (the most frontal frame among them)."""
-    idx = np.flatnonzero(found)
-    pick = set(idx[np.linspace(0, len(idx) - 1, min(k, len(idx))).round().astype(int)].tolist())
-    if frontal is not None and frontal not in pick:  # the most frontal frame replaces its nearest pick
-        pick.discard(min(pick, key=lambda i: abs(i - frontal)))
-        pick.add(frontal)
-    ids, focals = [], []
-    for i in sorted(pick):
-        init = predict_init(points[i], size, model)
-        st = FitSettings(quality="fast")
-        if init is not None and init.get("focal"):
-            st.focal_prior = float(init["focal"]) / max(size)
-        fit = fit_points(model, points[i], size, init=init, settings=st, device=device)
-        ids.append(fit.identity)
-        focals.append(fit.camera.focal)
-    return np.mean(ids, 0), float(np.median(focals))
-
-
-def _fit_frames(fitter, points, found, progress, cancel):
-    T = len(points)
-    R, t, w = np.full((T, 3, 3), np.nan), np.full((T, 3), np.nan), np.full((T, fitter.model.n_expression), np.nan)
-    conf = np.zeros(T)
-    prev = None
-    for i in range(T):
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("Tracking cancelled.")
-        if not found[i]:
-            prev = None   # a cold start after a gap: the face may be anywhere
-            continue
-        fit = fitter.fit(points[i], warm=prev, cancel=cancel)
-        R[i], t[i], w[i] = fit.camera.rotation, fit.camera.translation, fit.expression
-        conf[i] = float(np.mean(fit.robust_weights))  # share of points the fit treats as inliers
-        prev = fit
-        if progress is not None and i % 10 == 0:
-            progress(0.7 + 0.25 * i / T, f"Fitting: frame {i + 1} of {T}")
-    return R, t, w, conf
-
-
-def smooth_and_bridge(times, R, t, w, found, max_gap, filter_on=True, filter_params=None):
-    """One-Euro over the found frames (restarted after an unbridgeable gap), then bridge_gaps.
-    filter_params: PoseExpressionFilter overrides {"weights"|"rotation"|"translation": {...}}.
-    -> rotation, translation, weights, bridged."""
-    R, t, w = R.copy(), t.copy(), w.copy()
-    if filter_on:
-        f = PoseExpressionFilter(**(filter_params or {}))
-        last = None
-        for i in np.flatnonzero(found):
-            if last is not None and i - last - 1 > max_gap:
-                f.reset()
-            R[i], t[i], w[i] = f(times[i], R[i], t[i], w[i])
-            last = i
-    q = quat_from_matrix(np.where(found[:, None, None], R, np.eye(3)))
-    for i in range(1, len(q)):  # one hemisphere, so slerp bridges the short way
-        if np.dot(q[i], q[i - 1]) < 0:
-            q[i] = -q[i]
-    bq = bridge_gaps(q, found, max_gap, kind="quaternion")
-    bt = bridge_gaps(t, found, max_gap)
-    bw = bridge_gaps(w, found, max_gap)
-    Rb = np.full_like(R, np.nan)
-    ok = ~bq.missing
-    Rb[ok] = matrix_from_quat(bq.values[ok])
-    return Rb, bt.values, np.clip(bw.values, 0.0, 1.0), bq.bridged
-
-
 class _one_torch_thread:
     """Every torch step here is small (60-wide fits, one texture bake): on a busy machine torch's
     worker threads spin-wait against the other work (measured on the 2-core machine under load:
@@ -215,7 +102,7 @@ def track(video, model, head=None, options: TrackOptions | None = None, progress
 def _track(video, model, head, opts, progress, cancel) -> Track:
     if opts.step < 1:
         raise FaceSpaceError("The frame step must be 1 or more.")
-    head_identity = None if head is None else _identity_from_head(head)  # a bad head file fails first
+    head_identity = None if head is None else identity_from_head(head)  # a bad head file fails first
     if head_identity is not None and len(head_identity) != model.n_identity:
         raise FaceSpaceError(f"The head file has {len(head_identity)} identity values; this face model has "
                              f"{model.n_identity}. Reconstruct the head again with this FaceSpace.")
@@ -226,7 +113,7 @@ def _track(video, model, head, opts, progress, cancel) -> Track:
     source = video if isinstance(video, VideoSource) or hasattr(video, "fps") else open_video(video)
     try:
         n_est = max(source.frame_count // opts.step, 1)
-        times, points, (frontal, frontal_img), redetections = _landmark_pass(source, opts, progress, cancel, n_est)
+        times, points, (frontal, frontal_img), redetections = landmark_pass(source, opts, progress, cancel, n_est)
         fps = source.fps / opts.step
         size = source.size
         name = source.path.name
@@ -244,7 +131,7 @@ def _track(video, model, head, opts, progress, cancel) -> Track:
         progress(0.6, "Fitting the identity")
     t1 = time.perf_counter()
     k = opts.identity_frames if head is None else 1  # with a head, one frame's fit gives the focal length
-    identity, focal = _fit_identity(model, points, size, found, frontal, k, opts.device)
+    identity, focal = fit_identity(model, points, size, found, frontal, k, opts.device)
     if head is not None:
         identity = head_identity
     timings["identity"] = time.perf_counter() - t1
@@ -253,7 +140,7 @@ def _track(video, model, head, opts, progress, cancel) -> Track:
     t2 = time.perf_counter()
     fitter = FrameFitter(model, identity, focal, size, settings=FitSettings(lambda_l1=TRACK_LAMBDA_L1),
                          warm_iterations=opts.warm_iterations, device=opts.device)
-    raw_R, raw_t, raw_w, conf = _fit_frames(fitter, points, found, progress, cancel)
+    raw_R, raw_t, raw_w, conf = fit_frames(fitter, points, found, progress, cancel)
     timings["fit"] = time.perf_counter() - t2
     max_gap = int(round(opts.max_gap_s * fps))
     R, t, w, bridged = smooth_and_bridge(times, raw_R, raw_t, raw_w, found, max_gap, opts.filter, opts.filter_params)
