@@ -19,6 +19,7 @@ COMMANDS = {
     "build-landmarks68": (".commands.build_landmarks68", "re-derive the model's calibrated 68 landmarks (derived table)"),
     "bench": (".commands.bench", "run a benchmark and print its figures as JSON"),
     "reconstruct": (".commands.reconstruct", "photo -> head.obj, head.glb, params.json"),
+    "track": (".commands.track", "video -> animation.json, Live Link Face CSV, head_animated.glb"),
     "train-regressor": (".commands.train_regressor", "train the Genova et al. regressor"),
     "train-landmark-regressor": (".commands.train_landmark_regressor", "train the shipped landmark regressor"),
     "edit-sheet": (".commands.edit_sheet", "regenerate the face-space editing pictures (docs/images)"),

@@ -94,3 +94,7 @@ class IdentityWeightsError(WeightsUnavailableError):
 class IdentityWeightsCorruptError(IdentityWeightsError):
     """The identity network file is damaged, truncated, of another format version, or fails
     its checksum."""
+
+
+class TrackingError(FaceSpaceError):
+    """A video could not be tracked (no face in it, or too few frames with one)."""

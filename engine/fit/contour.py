@@ -21,6 +21,7 @@ class Contour:
     select: Callable
     weight: float | None = None
     needed: np.ndarray | None = None  # vertex ids `select` reads; others are left at zero (speed)
+    needed_basis: object | None = None  # PointBasis of `needed`, when the caller already has it (tracking)
 
 
 def jaw_contour(model, jaw_targets) -> Contour:

@@ -36,8 +36,9 @@ class FitEnergy:
         self.l1 = tt(np.concatenate([np.zeros(n_id), np.full(n_ex, settings.lambda_l1)]))
         self.contour = contour
         self.contour_problem, self.contour_ids = None, None
-        self._contour_basis = (PointBasis.from_vertices(model, contour.needed)
-                               if contour is not None and contour.needed is not None else None)
+        self._contour_basis = None
+        if contour is not None and contour.needed is not None:
+            self._contour_basis = contour.needed_basis or PointBasis.from_vertices(model, contour.needed)
         self._contour_weight = settings.contour_weight if contour is None or contour.weight is None else contour.weight
 
     def tensor(self, a):

@@ -3,12 +3,13 @@ kept by an active set: a variable at a bound that the gradient pushes outwards i
 
 The step works on any `problem` with: system() -> (E, H, g); energy() -> E; free(g) -> bool
 mask of the variables that may move; apply(d); snapshot() / restore(s). `SingleView` is the
-one-photo fit's problem; fit/multiview.py has the several-photo one."""
+one-photo fit's problem; fit/multiview.py has the several-photo one. A fixed focal length
+(FitSettings.fixed_focal, tracking) is frozen like a bounded expression."""
 from __future__ import annotations
 
 import torch
 
-from .state import coeff_slice
+from .state import LOG_FOCAL, coeff_slice
 
 
 class LevenbergMarquardt:
@@ -64,6 +65,8 @@ class SingleView:
     def free(self, g):
         n_id, n = self.fit_energy.n_identity, self.n_coeff
         mask = torch.ones(g.shape[0], dtype=torch.bool, device=g.device)
+        if self.fit_energy.settings.fixed_focal:
+            mask[LOG_FOCAL] = False
         if n > n_id:  # expression bounds
             ex = slice(coeff_slice(n_id).stop, coeff_slice(n).stop)
             mask[ex] = bound_free(self.state.c[n_id:n], g[ex])

@@ -28,8 +28,13 @@ class FitSettings:
     #                                 starts the full fit directly; otherwise it competes with
     #                                 the closed-form start through the rigid stage
     quality: str = "balanced"
+    # tracking (fit/frame.py): the focal length is the clip's, held at focal_prior * max(w, h)
+    fixed_focal: bool = False
+    iterations_override: tuple | None = None  # (rigid, full, reselect) instead of the quality's
 
     @property
     def iterations(self) -> tuple:
         """(rigid iterations, full iterations, contour reselect period)."""
+        if self.iterations_override is not None:
+            return tuple(self.iterations_override)
         return ITERATIONS.get(self.quality, ITERATIONS["balanced"])

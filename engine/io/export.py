@@ -24,7 +24,7 @@ TEXTURE_FILES = {"photo": "head_texture.png", "delit": "head_texture_delit.png",
                  "confidence": "head_confidence.png"}
 
 __all__ = ["write_obj", "write_glb", "params_dict", "write_params_json", "write_outputs",
-           "neutral_vertices", "encode_textures", "check_outdir", "TEXTURE_FILES"]
+           "neutral_vertices", "encode_textures", "check_outdir", "write_atomically", "TEXTURE_FILES"]
 
 
 # ---- textures -------------------------------------------------------------------------------
@@ -40,7 +40,7 @@ def _texture_arrays(textures):
             getattr(textures, "texture_confidence", None))
 
 
-def _placeholder_texture(size=8):
+def placeholder_texture(size=8):
     """A flat skin-coloured texture when no photo texture exists (e.g. texturing was skipped)."""
     skin = MATERIALS[0].color
     return np.tile((np.asarray(skin) * 255 + 0.5).astype(np.uint8), (size, size, 1))
@@ -55,7 +55,7 @@ def encode_textures(textures) -> dict:
     The encodes run in threads: Pillow's zlib releases the GIL."""
     from concurrent.futures import ThreadPoolExecutor
     photo, delit, conf = _texture_arrays(textures)
-    photo = _placeholder_texture() if photo is None else photo
+    photo = placeholder_texture() if photo is None else photo
     files = {"photo": photo, "delit": photo if delit is None else delit}
     if conf is not None:
         files["confidence"] = conf if isinstance(conf, bytes) else (np.clip(conf, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
@@ -211,9 +211,9 @@ def check_outdir(outdir, overwrite=False) -> Path:
     return outdir
 
 
-def write_outputs(rec, model, outdir, overwrite=False) -> list:
-    """head.obj/.mtl/PNGs, head.glb and params.json into `outdir`, all or nothing.
-    Returns the written files (Paths, sorted)."""
+def write_atomically(outdir, write, overwrite=False) -> list:
+    """Call `write(tmp)` on a hidden temporary folder beside `outdir` and move it into place,
+    all or nothing (an OSError becomes ExportError). Returns the written files (Paths, sorted)."""
     outdir = check_outdir(outdir, overwrite)
     try:
         outdir.parent.mkdir(parents=True, exist_ok=True)
@@ -222,11 +222,7 @@ def write_outputs(rec, model, outdir, overwrite=False) -> list:
         raise ExportError(f"Cannot write to {outdir.parent}: {exc.strerror or exc}") from exc
     old = None
     try:
-        pngs = encode_textures(rec)  # once: the OBJ's PNG and the glb's embedded image are the same bytes
-        write_obj(tmp, model, rec.vertices, pngs)
-        write_glb(tmp / "head.glb", model, neutral_vertices(rec, model), pngs["photo"],
-                  expression_names=getattr(rec, "expression_names", None), weights=rec.expression)
-        write_params_json(tmp / "params.json", rec, model)
+        write(tmp)
         if outdir.exists():  # empty, or overwrite=True: set the old folder aside until the new one is in
             old = outdir.with_name(tmp.name[:-len(".partial")] + ".old")
             outdir.rename(old)
@@ -242,3 +238,15 @@ def write_outputs(rec, model, outdir, overwrite=False) -> list:
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return sorted(outdir.iterdir())
+
+
+def write_outputs(rec, model, outdir, overwrite=False) -> list:
+    """head.obj/.mtl/PNGs, head.glb and params.json into `outdir`, all or nothing.
+    Returns the written files (Paths, sorted)."""
+    def write(tmp):
+        pngs = encode_textures(rec)  # once: the OBJ's PNG and the glb's embedded image are the same bytes
+        write_obj(tmp, model, rec.vertices, pngs)
+        write_glb(tmp / "head.glb", model, neutral_vertices(rec, model), pngs["photo"],
+                  expression_names=getattr(rec, "expression_names", None), weights=rec.expression)
+        write_params_json(tmp / "params.json", rec, model)
+    return write_atomically(outdir, write, overwrite)
