@@ -247,8 +247,9 @@ def refit_head(context, obj, model, rec, photos: list, inputs: list) -> None:
     matched = match_views(rec, photos, inputs)
     fit = fit_record(rec, model, photos, inputs)
     reference = int(rec.extras.get("reference_view", 0))
-    add_camera = bool(_old_cameras(obj)) or not obj.facespace.views
     old_cams = _old_cameras(obj)
+    # keep the artist's choice: a head fitted to a photo without a camera gets none
+    add_camera = bool(old_cams) or "K" not in (obj.get(FIT_KEY) or {})
     old_images = [v.image for v in obj.facespace.views if v.own_image and v.image is not None]
     old_textures = []
     made = _Created()
@@ -286,4 +287,13 @@ def refit_head(context, obj, model, rec, photos: list, inputs: list) -> None:
     for image in old_images + old_textures:
         if image is not None and image.name not in keep:
             _remove_if_unused(bpy.data.images, image)
+    for view in obj.facespace.views:   # the old cameras are gone: the new ones take their names
+        name = f"{view.name} camera"
+        if view.camera is not None and view.camera.name != name and name not in bpy.data.objects:
+            view.camera.name = name
+            if name not in bpy.data.cameras:
+                view.camera.data.name = name
+    for image, name in ((tex, f"{obj.name} texture"), (tex_delit, f"{obj.name} texture de-lit")):
+        if image is not None and name not in bpy.data.images:
+            image.name = name   # the old one is gone: take its name back
     context.view_layer.update()

@@ -22,6 +22,11 @@ VIEW_KEYS = {"source", "camera", "pose_deg", "expression", "faces_found", "face_
              "landmark_residual_px_mean"}
 
 
+def _identity(head) -> np.ndarray:
+    # a copy: an ID property array's buffer goes when the file is reloaded (undo, open)
+    return np.array(head["facespace_fit"]["identity"].to_list(), dtype=np.float64)
+
+
 def _photo(stem):
     return need_shared("photos", "identity", f"{stem}.jpg")
 
@@ -46,7 +51,7 @@ def runs(ict_model, tmp_path_factory):
     head.location = (0.3, -0.1, 0.05)      # the artist moves and turns the head
     head.rotation_euler[2] = 0.4
     bpy.context.view_layer.update()
-    before = {"name": head.name, "identity": np.asarray(head["facespace_fit"]["identity"]),
+    before = {"name": head.name, "identity": _identity(head),
               "pointer": head.as_pointer(), "cameras": {v.camera.name for v in head.facespace.views},
               "matrix": np.array(head.matrix_world)}
     bpy.ops.wm.save_as_mainfile(filepath=str(out / "api.blend"))
@@ -57,7 +62,7 @@ def runs(ict_model, tmp_path_factory):
     bpy.ops.wm.save_as_mainfile(filepath=str(out / "added.blend"))
     bpy.ops.ed.undo()
     head = bpy.data.objects[before["name"]]
-    undone = {"views": len(head.facespace.views), "identity": np.asarray(head["facespace_fit"]["identity"]),
+    undone = {"views": len(head.facespace.views), "identity": _identity(head),
               "cameras": {o.name for o in bpy.data.objects if o.type == 'CAMERA'}}
     yield {"photos": photos, "fourth": fourth, "result": result, "added": added, "before": before,
            "after_pointer": after_pointer, "out": out, "undone": undone}
@@ -138,6 +143,30 @@ def test_head_panel_lists_each_photo_with_its_residual(runs):
     assert bpy.ops.facespace.view_photo(index=1) == {'FINISHED'}
     assert bpy.context.scene.camera == head.facespace.views[1].camera
     assert bpy.context.scene.render.resolution_x == head.facespace.views[1].image.size[0]
+
+
+def test_main_panel_fills_the_photo_list(runs):
+    """Several Photos: the list takes files (several at once) and images in the .blend, and
+    the panel's Reconstruct button uses it."""
+    import layout_recorder as rec
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    settings = bpy.context.scene.facespace
+    settings.source = 'MANY'
+    photos = runs["photos"]
+    assert bpy.ops.facespace.photo_list_add(directory=str(photos[0].parent),
+                                            files=[{"name": p.name} for p in photos[:2]]) == {'FINISHED'}
+    assert bpy.ops.facespace.photo_list_add(filepath=str(photos[0])) == {'FINISHED'}   # no duplicate
+    image = bpy.data.images.new("in the blend", 8, 8)
+    assert bpy.ops.facespace.photo_list_add_image(image_name=image.name) == {'FINISHED'}
+    assert [p.path for p in settings.photos] == [str(p) for p in photos[:2]] + [""]
+    assert settings.photos[2].image == image
+    drawn = rec.draw_panels("facespace")["FACESPACE_PT_main"]
+    ops = rec.operators(drawn)
+    assert {"facespace.photo_list_add", "facespace.photo_list_add_image", "facespace.reconstruct"} <= set(ops)
+    assert ops.count("facespace.photo_list_remove") == 3 and "facespace.find_faces" not in ops
+    button = next(c for c in drawn if c.name == "operator" and c.args[0] == "facespace.reconstruct")
+    assert button.result.use_photo_list
+    assert bpy.ops.facespace.photo_list_remove(index=2) == {'FINISHED'} and len(settings.photos) == 2
 
 
 def test_api_takes_a_list_of_photos(runs, ict_model):
