@@ -41,9 +41,16 @@ def runs(ict_model, tmp_path_factory):
     from facespace import api
     out = tmp_path_factory.mktemp("multiphoto")
 
+    # the file browser's selection: the three photos and a picture without a face (left out)
+    picked = out / "picked"
+    picked.mkdir()
+    for p in photos:
+        (picked / p.name).symlink_to(p)
+    from PIL import Image
+    Image.fromarray(np.full((160, 160, 3), 90, np.uint8)).save(picked / "blank.png")
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    result = bpy.ops.facespace.reconstruct(directory=str(photos[0].parent),
-                                           files=[{"name": p.name} for p in photos], **OPTIONS)
+    result = bpy.ops.facespace.reconstruct(directory=str(picked), files=[{"name": p.name} for p in photos]
+                                           + [{"name": "blank.png"}], **OPTIONS)
     bpy.ops.wm.save_as_mainfile(filepath=str(out / "operator.blend"))
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -64,8 +71,9 @@ def runs(ict_model, tmp_path_factory):
     head = bpy.data.objects[before["name"]]
     undone = {"views": len(head.facespace.views), "identity": _identity(head),
               "cameras": {o.name for o in bpy.data.objects if o.type == 'CAMERA'}}
-    yield {"photos": photos, "fourth": fourth, "result": result, "added": added, "before": before,
-           "after_pointer": after_pointer, "out": out, "undone": undone}
+    yield {"photos": photos, "picked": [picked / p.name for p in photos], "fourth": fourth,
+           "result": result, "added": added, "before": before, "after_pointer": after_pointer,
+           "out": out, "undone": undone}
     headless.unload_addon()  # bpy can hang at exit with the classes still registered
 
 
@@ -76,15 +84,17 @@ def _open(blend):
     return heads[0]
 
 
-def _check_views(head, photos, ict_model):
+def _check_views(head, photos, ict_model, left_out=()):
     """One head, a camera per photo with that photo as background, the views stored."""
     from facespace.operators.camera import camera_world_matrix
     views = head.facespace.views
     fit = head["facespace_fit"].to_dict()
     assert len(views) == len(photos) and [v.name for v in views] == [p.stem for p in photos]
-    assert fit["photos"] == [str(p) for p in photos]
+    assert fit["photos"] == [str(p) for p in photos] + [str(p) for p in left_out]
     assert len(fit["views"]) == len(photos) and set(fit["views"][0]) == VIEW_KEYS
-    assert fit["photos_left_out"] == [] and fit["reference_view"] == head.facespace.reference_view
+    assert [e["source"] for e in fit["photos_left_out"]] == [str(p) for p in left_out]
+    assert all(e["reason"] and e["kind"] for e in fit["photos_left_out"])
+    assert fit["reference_view"] == head.facespace.reference_view
     cameras = [o for o in bpy.data.objects if o.type == 'CAMERA']
     assert len(cameras) == len(photos) and {c.name for c in cameras} == {f"{p.stem} camera" for p in photos}
     head_move = np.array(head.matrix_world) @ np.linalg.inv(_default_head_matrix())
@@ -122,7 +132,7 @@ def test_operator_with_files_makes_one_head_per_several_photos(runs, ict_model):
     assert runs["result"] == {'FINISHED'}
     head = _open(runs["out"] / "operator.blend")      # saved and reopened
     assert head.name == "obama__obama head"
-    fit = _check_views(head, runs["photos"], ict_model)
+    fit = _check_views(head, runs["picked"], ict_model, left_out=[runs["out"] / "picked" / "blank.png"])
     assert fit["path"] == "multi-view" and len(fit["identity"]) == 100
     skin = head.data.materials[0]
     tex = next(n for n in skin.node_tree.nodes if n.type == 'TEX_IMAGE' and n.image).image
@@ -140,6 +150,8 @@ def test_head_panel_lists_each_photo_with_its_residual(runs):
     for view in head.facespace.views:
         assert any(view.name in t and f"{view.residual_px:.1f} px" in t for t in texts), texts
     assert "facespace.add_photo" in rec.operators(drawn)
+    labels = rec.texts(drawn)
+    assert any("blank.png" in t for t in labels) and any("face" in t.lower() for t in labels), labels
     assert bpy.ops.facespace.view_photo(index=1) == {'FINISHED'}
     assert bpy.context.scene.camera == head.facespace.views[1].camera
     assert bpy.context.scene.render.resolution_x == head.facespace.views[1].image.size[0]
