@@ -18,10 +18,11 @@ import numpy as np
 
 from .common.model_cache import get_model
 from .engine.core.errors import FaceSpaceError
-from .operators import export_ops, jobs, sliders
+from . import strings as S
+from .operators import export_ops, jobs, sliders, views
 from .operators.mesh import build_head, head_from_result, head_name
 
-__all__ = ["reconstruct", "add_head", "identity", "set_identity", "expressions",
+__all__ = ["reconstruct", "add_photo", "add_head", "identity", "set_identity", "expressions",
            "set_expressions", "randomise", "symmetrise", "export_glb", "export_fbx", "FaceSpaceError"]
 
 
@@ -29,13 +30,17 @@ def reconstruct(photo_path, *, face_index: int = -1, texture_size: int = 1024, q
                 device: str = "auto", add_camera: bool = True, context=None) -> bpy.types.Object:
     """Photo -> a new head object in the scene (never replaces an existing one).
 
-    photo_path: a file path, or a bpy.types.Image already in the .blend. face_index: which
+    photo_path: a file path, or a bpy.types.Image already in the .blend; or a list of them
+    (several photos of one person: one head, a camera per photo, see _reconstruct_many).
+    face_index: which
     face, largest first (-1: the largest). quality: 'instant' (the learned regression alone, no
     fitting) | 'fast' | 'balanced' | 'high'. device:
     'auto' | 'cpu' | 'cuda' | 'mps'. add_camera: add the photo's fitted camera with the photo
     as background. Runs synchronously; raises FaceSpaceError with an artist-readable message.
     """
     context = context or bpy.context
+    if isinstance(photo_path, (list, tuple)):   # several photos of one person -> one head
+        return _reconstruct_many(photo_path, face_index, texture_size, quality, device, add_camera, context)
     image = photo_path if isinstance(photo_path, bpy.types.Image) else None
     path = "" if image is not None else str(photo_path)
     model = get_model()
@@ -43,6 +48,50 @@ def reconstruct(photo_path, *, face_index: int = -1, texture_size: int = 1024, q
     rec = jobs.run_reconstruct(jobs.photo_source(image, path), model, options)
     return head_from_result(context, model, rec, name=head_name(path, image),
                                  photo_image=image, add_camera=add_camera, photo_path=path)
+
+
+def _photo(p) -> views.Photo:
+    return views.Photo("", p) if isinstance(p, bpy.types.Image) else views.Photo(str(p))
+
+
+def _reconstruct_many(photos, face_index, texture_size, quality, device, add_camera, context):
+    """Several photos (paths or Images) of one person -> one head (engine reconstruct_many).
+    Photos without a usable face, or of someone else, are left out: head["facespace_fit"]
+    ["photos_left_out"] says which and why; ["warnings"] holds the engine's warnings."""
+    photos = views.dedupe([_photo(p) for p in photos])
+    if len(photos) < 2:
+        return reconstruct(photos[0].image or photos[0].path, face_index=face_index, texture_size=texture_size,
+                           quality=quality, device=device, add_camera=add_camera, context=context) \
+            if photos else _no_photo()
+    model = get_model()
+    options = jobs.engine_options(face_index, texture_size, quality, device)
+    inputs = [views.engine_input(p, i) for i, p in enumerate(photos)]
+    rec = jobs.run_reconstruct_many(inputs, model, options)
+    return views.head_from_views(context, model, rec, photos, inputs, name=views.head_name(photos),
+                                 add_camera=add_camera)
+
+
+def _no_photo():
+    raise FaceSpaceError(S.NO_PHOTO)
+
+
+def add_photo(head, photo, *, face_index: int = -1, texture_size: int = 0, quality: str = "balanced",
+              device: str = "auto", context=None) -> bpy.types.Object:
+    """Refit `head` with one more photo (a path or an Image) of the same person: the head's
+    identity, texture, views and cameras are replaced in place (same object). texture_size
+    0 keeps the head's. Returns the head."""
+    context = context or bpy.context
+    old = views.stored_photos(head)
+    photos = views.dedupe(old + [_photo(photo)])
+    if len(photos) == len(old):
+        raise FaceSpaceError(S.ADD_PHOTO_ALREADY)
+    model = get_model()
+    options = jobs.engine_options(face_index, texture_size or views.texture_size(head), quality, device)
+    inputs = [views.engine_input(p, i) for i, p in enumerate(photos)]
+    rec = jobs.run_reconstruct_many(inputs, model, options)
+    sliders.bake_edits(head)
+    views.refit_head(context, head, model, rec, photos, inputs)
+    return head
 
 
 def add_head(identity=None, expression=None, *, name: str = "FaceSpace Head", context=None) -> bpy.types.Object:

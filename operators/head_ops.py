@@ -1,5 +1,5 @@
 """Head editing operators: reset, randomise, symmetrise, neutral expression, look through
-the photo's camera, and the Edit Face panel's Bake / Reset Edits."""
+the photo's camera (or one of several photos' cameras), and the Edit Face panel's Bake / Reset Edits."""
 from __future__ import annotations
 
 import bpy
@@ -10,6 +10,7 @@ from .. import strings as S
 from ..common.heads import FIT_KEY, active_head
 from ..common.model_cache import get_model
 from . import sliders
+from .camera import match_render_size
 
 
 class _HeadOperator:
@@ -100,6 +101,34 @@ class FACESPACE_OT_view_camera(_HeadOperator, bpy.types.Operator):
         return {'FINISHED'}
 
 
+class FACESPACE_OT_view_photo(_HeadOperator, bpy.types.Operator):
+    """Look through the camera of one of the head's photos (several photos): it becomes the
+    scene camera, and the render takes that photo's size."""
+    bl_idname = "facespace.view_photo"
+    bl_label = S.VIEW_PHOTO
+    bl_description = S.VIEW_PHOTO_TIP
+    bl_options = {'REGISTER', 'INTERNAL'}
+    index: IntProperty(default=0, min=0)
+
+    @classmethod
+    def poll(cls, context):
+        obj = active_head(context)
+        return obj is not None and len(obj.facespace.views) > 0
+
+    def execute(self, context):
+        views = active_head(context).facespace.views
+        if self.index >= len(views) or views[self.index].camera is None:
+            self.report({'ERROR'}, S.VIEW_NO_CAMERA)
+            return {'CANCELLED'}
+        view = views[self.index]
+        context.scene.camera = view.camera
+        if view.image is not None and view.image.size[0] > 0:
+            match_render_size(context.scene, tuple(view.image.size))
+        if context.area and context.area.type == 'VIEW_3D':
+            context.area.spaces.active.region_3d.view_perspective = 'CAMERA'
+        return {'FINISHED'}
+
+
 class FACESPACE_OT_bake_edits(_HeadOperator, bpy.types.Operator):
     bl_idname = "facespace.bake_edits"
     bl_label = S.EDIT_BAKE
@@ -121,6 +150,7 @@ class FACESPACE_OT_reset_edits(_HeadOperator, bpy.types.Operator):
 
 
 CLASSES = (FACESPACE_OT_reset, FACESPACE_OT_randomise, FACESPACE_OT_symmetrise,
-           FACESPACE_OT_neutral, FACESPACE_OT_view_camera, FACESPACE_OT_bake_edits,
+           FACESPACE_OT_neutral, FACESPACE_OT_view_camera, FACESPACE_OT_view_photo,
+           FACESPACE_OT_bake_edits,
            FACESPACE_OT_reset_edits)
 register, unregister = bpy.utils.register_classes_factory(CLASSES)

@@ -1,6 +1,7 @@
 """The work outside Blender's main thread: the engine's reconstruction, and what it is fed.
 
-`ReconstructJob` runs engine.pipeline.reconstruct in a threading.Thread; the operator polls
+`ReconstructJob` runs engine.pipeline.reconstruct (or, for several photos, reconstruct_many)
+in a threading.Thread; the operator polls
 it from a modal timer, so bpy is only touched on the main thread (mesh.head_from_result then builds
 the head). The engine's heavy modules (torch, mediapipe) are imported here, lazily, at the
 first reconstruction: never while the add-on registers or draws.
@@ -47,8 +48,19 @@ def run_reconstruct(source, model, options, progress=None, cancel=None):
         raise import_error(exc) from exc
 
 
+def run_reconstruct_many(sources, model, options, progress=None, cancel=None):
+    """Several photos of one person -> one Reconstruction (engine.pipeline.many; any thread).
+    `sources`: paths or (H, W, 3) uint8 arrays."""
+    try:
+        from ..engine.pipeline.many import reconstruct_many
+        return reconstruct_many(list(sources), model, options, progress=progress, cancel=cancel)
+    except ImportError as exc:
+        raise import_error(exc) from exc
+
+
 class ReconstructJob:
-    """One reconstruction in a background thread; poll `done`, then read result/error."""
+    """One reconstruction in a background thread; poll `done`, then read result/error.
+    `source`: one photo (a path or an array), or a list of them (several photos, one head)."""
 
     def __init__(self, source, model, options):
         self.cancel = threading.Event()
@@ -67,7 +79,8 @@ class ReconstructJob:
 
     def _run(self, source, model, options):
         try:
-            self.result = run_reconstruct(source, model, options, self._on_progress, self.cancel)
+            run = run_reconstruct_many if isinstance(source, list) else run_reconstruct
+            self.result = run(source, model, options, self._on_progress, self.cancel)
         except Cancelled as exc:
             self.error = exc
         except FaceSpaceError as exc:

@@ -86,3 +86,29 @@ def head_materials(head_name: str, photo_tex=None, delit_tex=None, mode='PHOTO')
     return [skin_material(f"{head_name} skin", photo_tex, delit_tex, mode) if m.textured
             else default_material(f"{head_name} {m.name}", (*m.color, 1.0), m.roughness, m.alpha)
             for m in MATERIALS]
+
+
+def is_skin(mat) -> bool:
+    """The textured material of a head (it holds, or would hold, the photo textures)."""
+    nodes = mat.node_tree.nodes if mat.node_tree else ()
+    return any(n.name in (PHOTO_NODE, DELIT_NODE) for n in nodes) or mat.name.endswith(" skin")
+
+
+def replace_textures(mat, photo_tex=None, delit_tex=None, mode: str = 'PHOTO') -> list:
+    """Point the skin's image nodes at new textures (nodes made where missing); returns the
+    images they showed before. The rest of the material (the artist's changes) stays."""
+    nodes = mat.node_tree.nodes
+    old = []
+    for i, (node_name, image) in enumerate(((PHOTO_NODE, photo_tex), (DELIT_NODE, delit_tex))):
+        if image is None:
+            continue
+        tex = nodes.get(node_name)
+        if tex is None:
+            tex = nodes.new("ShaderNodeTexImage")
+            tex.name = tex.label = node_name
+            tex.location = (-420, 300 - 300 * i)
+        elif tex.image is not None and tex.image != image:
+            old.append(tex.image)
+        tex.image = image
+    set_texture_mode(mat, mode)
+    return old

@@ -133,9 +133,11 @@ def store_parameters(obj, model, identity, expression, fit: dict | None) -> None
 
 def build_head(context, model, identity=None, expression=None, *, name="FaceSpace Head",
                texture=None, texture_delit=None, photo_image=None, fit=None,
-               add_camera=False, texture_mode='PHOTO'):
+               add_camera=False, texture_mode='PHOTO', after=None):
     """Create and link a head; returns (head, camera or None). `fit` may hold K,
-    world_to_camera, image_size (needed for the camera), photo path, face index."""
+    world_to_camera, image_size (needed for the camera), photo path, face index.
+    `after(obj, made)` runs once the head is linked, inside the all-or-nothing build (several
+    photos: views.attach_views adds the views' cameras through it)."""
     import bpy
     identity = np.zeros(model.n_identity, np.float32) if identity is None else np.asarray(identity, np.float32)
     expression = np.zeros(model.n_expression, np.float32) if expression is None else np.asarray(expression, np.float32)
@@ -173,6 +175,8 @@ def build_head(context, model, identity=None, expression=None, *, name="FaceSpac
             camera_mod.match_render_size(context.scene, fit["image_size"])
             if context.scene.camera is None:
                 context.scene.camera = cam_obj
+        if after is not None:
+            after(obj, made)
         for o in context.view_layer.objects:
             o.select_set(False)
         obj.select_set(True)

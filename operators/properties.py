@@ -6,6 +6,9 @@ Slider paths (for scripts and drivers):
     obj.data.shape_keys.key_blocks["jawOpen"].value   expression, 0..1 (53 ARKit names)
     obj.facespace.texture_mode            'PHOTO' or 'DELIT'
     obj["facespace_fit"]                  fitted identity, expression, K, world_to_camera, ...
+                                          (several photos: photos, views, reference_view,
+                                          photos_left_out, warnings)
+    obj.facespace.views[i]                several photos: each photo's camera, image, residual
     obj.facespace_edit.nose_length        Edit Face sliders: 14 measurements in mm, caricature,
                                           symmetry, use_bound, bound_percentile
 Every update callback lives in sliders.py. Nothing here loads the face model: the Edit Face
@@ -32,6 +35,22 @@ class FACESPACE_PG_coefficient(bpy.types.PropertyGroup):
                          update=sliders.on_identity_changed)
 
 
+class FACESPACE_PG_view(bpy.types.PropertyGroup):
+    """One photo a head was fitted to (several photos of one person): `name` is the photo's
+    name, `path` its file ("" for an image that lives in the .blend only)."""
+    path: StringProperty(subtype='FILE_PATH', options={'HIDDEN'})
+    image: PointerProperty(type=bpy.types.Image)          # the photo (the camera's background)
+    own_image: BoolProperty(default=False, options={'HIDDEN'})  # made from the file by FaceSpace
+    camera: PointerProperty(type=bpy.types.Object)
+    residual_px: FloatProperty(name=S.VIEW_RESIDUAL, description=S.VIEW_RESIDUAL_TIP)
+
+
+class FACESPACE_PG_photo(bpy.types.PropertyGroup):
+    """One entry of the scene's photo list (Several Photos): a file or an image in the .blend."""
+    path: StringProperty(name=S.PHOTO_PATH, description=S.PHOTO_PATH_TIP, subtype='FILE_PATH')
+    image: PointerProperty(name=S.PHOTO_IMAGE, description=S.PHOTO_IMAGE_TIP, type=bpy.types.Image)
+
+
 class FACESPACE_PG_head(bpy.types.PropertyGroup):
     is_head: BoolProperty(default=False, options={'HIDDEN'})
     model_id: StringProperty(options={'HIDDEN'})
@@ -41,6 +60,8 @@ class FACESPACE_PG_head(bpy.types.PropertyGroup):
                                update=sliders.on_texture_mode_changed)
     camera: PointerProperty(type=bpy.types.Object)
     photo: PointerProperty(type=bpy.types.Image)
+    views: CollectionProperty(type=FACESPACE_PG_view)   # several photos: one per photo used
+    reference_view: IntProperty(default=0, options={'HIDDEN'})
     groups_open: BoolVectorProperty(size=32, default=[True] + [False] * 31,
                                     description=S.GROUP_TOGGLE_TIP)
 
@@ -55,7 +76,12 @@ class FACESPACE_PG_face(bpy.types.PropertyGroup):
 class FACESPACE_PG_settings(bpy.types.PropertyGroup):
     source: EnumProperty(name=S.PHOTO_SOURCE, items=[
         ('FILE', S.PHOTO_SOURCE_FILE, S.PHOTO_SOURCE_FILE_TIP),
-        ('IMAGE', S.PHOTO_SOURCE_IMAGE, S.PHOTO_SOURCE_IMAGE_TIP)], default='FILE')
+        ('IMAGE', S.PHOTO_SOURCE_IMAGE, S.PHOTO_SOURCE_IMAGE_TIP),
+        ('MANY', S.PHOTO_SOURCE_MANY, S.PHOTO_SOURCE_MANY_TIP)], default='FILE')
+    photos: CollectionProperty(type=FACESPACE_PG_photo)   # 'MANY': the photos of one person
+    photos_index: IntProperty(options={'HIDDEN'})
+    add_photo_path: StringProperty(name=S.ADD_PHOTO_PATH, description=S.ADD_PHOTO_PATH_TIP,
+                                   subtype='FILE_PATH')
     photo_path: StringProperty(name=S.PHOTO_PATH, description=S.PHOTO_PATH_TIP, subtype='FILE_PATH')
     photo_image: PointerProperty(name=S.PHOTO_IMAGE, description=S.PHOTO_IMAGE_TIP, type=bpy.types.Image)
     faces: CollectionProperty(type=FACESPACE_PG_face)
@@ -153,7 +179,7 @@ def _on_model_loaded(model):
         bpy.app.timers.register(_refine_from_timer, first_interval=0.0)
 
 
-CLASSES = (FACESPACE_PG_coefficient, FACESPACE_PG_head, FACESPACE_PG_face,
+CLASSES = (FACESPACE_PG_coefficient, FACESPACE_PG_view, FACESPACE_PG_photo, FACESPACE_PG_head, FACESPACE_PG_face,
            FACESPACE_PG_settings, FACESPACE_PG_job, FACESPACE_PG_edit)
 
 

@@ -1,10 +1,12 @@
 """View3D > Sidebar > FaceSpace: photo and options, the selected head's sliders, export."""
 from __future__ import annotations
 
+import os
+
 import bpy
 
 from .. import strings as S
-from ..common.heads import active_head
+from ..common.heads import FIT_KEY, active_head
 from . import slider_groups
 
 IDENTITY_GROUP = 10  # identity sliders per collapsible group
@@ -25,11 +27,15 @@ class FACESPACE_PT_main(_Panel, bpy.types.Panel):
         settings = context.scene.facespace
         job = context.window_manager.facespace_job
         layout.row().prop(settings, "source", expand=True)
+        many = settings.source == 'MANY'
         if settings.source == 'FILE':
             layout.prop(settings, "photo_path", text="")
+        elif many:
+            self.draw_photo_list(layout, settings)
         else:
             layout.template_ID(settings, "photo_image", open="image.open")
-        self.draw_faces(layout, settings)
+        if not many:
+            self.draw_faces(layout, settings)
         col = layout.column(align=True)
         col.prop(settings, "texture_size")
         col.prop(settings, "quality")
@@ -39,7 +45,9 @@ class FACESPACE_PT_main(_Panel, bpy.types.Panel):
             layout.progress(factor=job.progress, type='BAR', text=S.RUNNING.format(status=job.status))
             return
         op = layout.operator("facespace.reconstruct", icon='USER')
-        if settings.source == 'FILE':
+        if many:
+            op.use_photo_list = True
+        elif settings.source == 'FILE':
             op.filepath = settings.photo_path
         elif settings.photo_image is not None:
             op.image_name = settings.photo_image.name
@@ -48,6 +56,24 @@ class FACESPACE_PT_main(_Panel, bpy.types.Panel):
         op.quality = settings.quality
         op.device = settings.device
         op.add_camera = settings.add_camera
+
+    @staticmethod
+    def draw_photo_list(layout, settings):
+        """Several photos of one person: files (the browser takes several) or .blend images."""
+        box = layout.box()
+        col = box.column(align=True)
+        for i, item in enumerate(settings.photos):
+            row = col.row(align=True)
+            if item.path and item.image is None:
+                row.prop(item, "path", text="")
+            else:
+                row.prop(item, "image", text="")
+            row.operator("facespace.photo_list_remove", text="", icon='X').index = i
+        row = box.row(align=True)
+        row.operator("facespace.photo_list_add", icon='FILEBROWSER')
+        row.operator("facespace.photo_list_add_image", icon='IMAGE_DATA')
+        n = len(settings.photos)
+        box.label(text=S.PHOTO_LIST_COUNT.format(n=n) if n >= 2 else S.PHOTO_LIST_EMPTY, icon='INFO')
 
     @staticmethod
     def draw_faces(layout, settings):
@@ -79,8 +105,9 @@ class FACESPACE_PT_head(_Panel, bpy.types.Panel):
             return
         props = obj.facespace
         layout.prop(props, "texture_mode", expand=True)
-        if props.camera is not None:
+        if props.camera is not None and len(props.views) < 2:
             layout.operator("facespace.view_camera", icon='CAMERA_DATA')
+        self.draw_views(layout, context, obj)
         row = layout.row(align=True)
         row.operator("facespace.reset", text=S.RESET_FITTED, icon='LOOP_BACK').target = 'FITTED'
         row.operator("facespace.reset", text=S.RESET_MEAN, icon='X').target = 'MEAN'
@@ -88,6 +115,39 @@ class FACESPACE_PT_head(_Panel, bpy.types.Panel):
         row.operator("facespace.randomise", icon='MOD_NOISE')
         row.operator("facespace.symmetrise", icon='MOD_MIRROR')
         layout.operator("facespace.mix_heads", icon='MOD_DATA_TRANSFER')
+
+    @staticmethod
+    def draw_views(layout, context, obj):
+        """Several photos: each photo (its camera, its landmark residual), the photos left out
+        and why, the engine's warnings; and Add Photo."""
+        props = obj.facespace
+        fit = obj.get(FIT_KEY)
+        left_out = list(fit.get("photos_left_out", [])) if fit is not None else []
+        warnings = [str(w) for w in fit.get("warnings", [])] if fit is not None else []
+        if len(props.views) or left_out or warnings:
+            box = layout.box()
+            box.label(text=S.VIEWS.format(n=len(props.views)), icon='IMAGE_DATA')
+            col = box.column(align=True)
+            for i, view in enumerate(props.views):
+                text = (S.VIEW_REFERENCE if i == props.reference_view else S.VIEW_ROW).format(
+                    name=view.name, residual=view.residual_px)
+                shown = view.camera is not None and context.scene.camera == view.camera
+                col.operator("facespace.view_photo", text=text, depress=shown,
+                             icon='CAMERA_DATA' if view.camera is not None else 'IMAGE_DATA').index = i
+            for entry in left_out:
+                source = str(entry.get("source", ""))
+                box.label(text=S.LEFT_OUT.format(name=os.path.basename(source) or source), icon='ERROR')
+                box.label(text=str(entry.get("reason", "")))
+            for text in warnings:
+                box.label(text=S.WARNING_LABEL.format(text=text), icon='ERROR')
+        settings = context.scene.facespace
+        row = layout.row(align=True)
+        row.enabled = not context.window_manager.facespace_job.running
+        row.prop(settings, "add_photo_path", text="")
+        op = row.operator("facespace.add_photo", icon='ADD')
+        op.filepath = settings.add_photo_path
+        op.quality = settings.quality
+        op.device = settings.device
 
 
 class _HeadSubPanel(_Panel):
