@@ -235,3 +235,27 @@ def test_live_link_csv_round_trip(head_blend, ict_model, tmp_path):
         np.testing.assert_allclose(np.array(head.matrix_world)[:3, 3], rest[:3, 3], atol=1e-6)
     with pytest.raises(RuntimeError, match="not a Live Link Face CSV"):
         bpy.ops.facespace.import_live_link(filepath=str(head_blend["blend"]))
+
+
+def test_background_job_progress_and_cancel(head_blend, ict_model):
+    """The worker the modal operator polls: progress messages while it runs, the Track at the end;
+    Esc (the cancel event) mid-clip -> Cancelled and no result. Then the sub-panel draws its
+    operators (a missing operator or property fails the layout recorder)."""
+    import time
+    import layout_recorder as rec
+    from facespace.engine.core.errors import Cancelled  # the add-on package's own class
+    from facespace.operators import track_jobs
+    head = _open(head_blend["blend"])
+    params, clip = track_jobs.head_params(head), str(head_blend["clip"])
+    job = track_jobs.TrackJob(clip, ict_model, params, track_jobs.track_options(max_frames=15)).start()
+    seen = set()
+    while not job.done:
+        seen.add(job.status)
+        time.sleep(0.01)
+    assert job.error is None and len(job.result.times) == 15 and len(seen - {""}) >= 2, seen
+    cancelled = track_jobs.TrackJob(clip, ict_model, params, track_jobs.track_options())
+    cancelled.cancel.set()  # Esc before the first frame
+    cancelled.start().join(60)
+    assert cancelled.done and isinstance(cancelled.error, Cancelled) and cancelled.result is None
+    drawn = rec.draw_panels("facespace")
+    assert {"facespace.track_video", "facespace.import_live_link"} <= set(rec.operators(drawn["FACESPACE_PT_track"]))
