@@ -28,10 +28,10 @@ import os
 import numpy as np
 
 from .. import strings as S
+from ..common.heads import TRACK_KEY
 from . import camera as camera_mod
 from .track_jobs import clip_fps, frames_of
 
-TRACK_KEY = "facespace_track"          # the last performance applied to the head (ID property)
 TRACK_CAMERA_KEY = "facespace_track_camera"  # the video camera object (ID pointer)
 REST_KEY = "facespace_rest_matrix"     # the head's world matrix before its first performance (16)
 MARKER_PREFIX = "FaceSpace: "

@@ -100,7 +100,11 @@ class FACESPACE_OT_track_video(bpy.types.Operator):
         return head, video, model, track_jobs.head_params(head), options
 
     def _finish(self, context, head, video, track):
-        if head is None or head.name not in bpy.data.objects:
+        try:  # deleted (or undone) while the job ran: the Python object no longer points anywhere
+            gone = head is None or bpy.data.objects.get(head.name) != head
+        except ReferenceError:
+            gone = True
+        if gone:
             self.report({'ERROR'}, S.TRACK_HEAD_GONE)
             return {'CANCELLED'}
         try:

@@ -7,9 +7,7 @@ import os
 import bpy
 
 from .. import strings as S
-from ..common.heads import active_head
-
-TRACK_KEY = "facespace_track"  # operators/track_anim.TRACK_KEY (ui/ does not import operators/)
+from ..common.heads import TRACK_KEY, active_head
 
 
 class FACESPACE_PT_track(bpy.types.Panel):
