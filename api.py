@@ -138,3 +138,30 @@ def export_glb(head, filepath: str, context=None) -> str:
 
 def export_fbx(head, filepath: str, context=None) -> str:
     return export_ops.export_fbx(context or bpy.context, head, filepath)
+
+
+# ---- performance capture (track a video, import Live Link Face) -----------------------------
+def track(head, video, *, max_frames: int = 0, step: int = 1, smooth: bool = True, fps: float = 0.0,
+          animate: str = "HEAD", frame_start: int = 1, load_clip: bool = True, context=None) -> dict:
+    """Animate `head` from a video (a file or a folder of frames): its 53 shape keys and its pose
+    ('HEAD') or the inverse pose on a camera ('CAMERA'), keyed at the clip's fps from
+    `frame_start`; the clip behind the camera; the scene's fps and frame range set. The head's
+    identity is held fixed. Runs synchronously; raises FaceSpaceError (artist-readable).
+    Returns the record stored in head["facespace_track"] (frames, face_found, bridged, ...)."""
+    from .operators import track_anim, track_jobs
+    model = get_model()
+    options = track_jobs.track_options(max_frames, step, smooth)
+    tr = track_jobs.run_track(str(video), model, track_jobs.head_params(head), options, fps)
+    return track_anim.apply_track(context or bpy.context, head, tr, str(video), animate=animate,
+                                  frame_start=frame_start, load_clip=load_clip)
+
+
+def import_live_link(head, csv_path, *, fps: float = 0.0, frame_start: int = 1, rotation: bool = True,
+                     set_scene: bool = True, context=None) -> dict:
+    """Key `head`'s shape keys (and rotation) from a Live Link Face CSV; raises FaceSpaceError."""
+    from .engine.io.arkit import ICT_NAMES, read_live_link_csv
+    from .operators import track_anim
+    take = read_live_link_csv(str(csv_path), fps=fps or None, ict_names=list(ICT_NAMES))
+    return track_anim.apply_live_link(context or bpy.context, head, take, frame_start=frame_start,
+                                      rotation=rotation, set_scene=set_scene)
+__all__ += ["track", "import_live_link"]

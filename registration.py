@@ -14,9 +14,11 @@ MODULES = (
     "operators.export_ops",
     "operators.prefs_ops",
     "operators.mix_ops",
+    "operators.track_ops",
     "ui.preferences",
     "ui.edit_panel",             # adds its slider group before the panels are made
     "ui.panels",
+    "ui.track_panel",            # a sub-panel of the head panel: after ui.panels
 )
 
 

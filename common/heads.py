@@ -6,6 +6,7 @@ import numpy as np
 
 FIT_KEY = "facespace_fit"  # ID property with the fitted parameters (survives save/reopen)
 EDIT_KEY = "facespace_edit_record"  # Edit Face base + state ("facespace_edit" is the PointerProperty's storage)
+TRACK_KEY = "facespace_track"  # the last tracked video applied to the head (operators/track_anim.py)
 
 
 def is_head(obj) -> bool:
