@@ -84,3 +84,15 @@ class AnimationFileError(FaceSpaceError):
 
 class AnimationVersionError(AnimationFileError):
     """The animation file has a format version this FaceSpace cannot read."""
+
+
+class OptionError(FaceSpaceError):
+    """An option has a value FaceSpace does not accept (texture size, face number, quality, device)."""
+
+
+class DeviceUnavailableError(OptionError):
+    """The device asked for (cuda, mps) is not on this machine."""
+
+
+class OutputNotWritableError(ExportError):
+    """The output location cannot be written (read-only, no such drive, a file in the way)."""
