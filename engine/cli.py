@@ -1,7 +1,9 @@
 """`python -m engine COMMAND`: install-model, bench, and the commands other modules add.
 
 Each command lives in its own module with `add_arguments(parser)` and `run(args) -> int`;
-COMMANDS maps the command name to that module, imported only when used.
+COMMANDS maps the command name to that module, imported only when used. Exit status: 0 done,
+2 an error the artist can act on (typed FaceSpaceError, one line), 130 interrupted, 1 an
+internal failure (a short message; the traceback goes to a log file the message names).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ COMMANDS = {
     "build-landmarks68": (".commands.build_landmarks68", "re-derive the model's calibrated 68 landmarks (derived table)"),
     "bench": (".commands.bench", "run a benchmark and print its figures as JSON"),
     "reconstruct": (".commands.reconstruct", "photo -> head.obj, head.glb, params.json"),
+    "batch": (".commands.batch", "many photos -> one output folder each, resumable, in parallel"),
     "train-regressor": (".commands.train_regressor", "train the Genova et al. regressor"),
     "train-landmark-regressor": (".commands.train_landmark_regressor", "train the shipped landmark regressor"),
     "edit-sheet": (".commands.edit_sheet", "regenerate the face-space editing pictures (docs/images)"),
@@ -42,3 +45,10 @@ def main(argv=None) -> int:
     except FaceSpaceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing was left half-written.", file=sys.stderr)
+        return 130
+    except Exception as exc:   # not ours to explain: a short line here, the traceback in a file
+        from .core.crashlog import internal_error_message
+        print(f"error: {internal_error_message(exc, args.command)}", file=sys.stderr)
+        return 1

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from .errors import DeviceUnavailableError, OptionError
 
-TEXTURE_SIZES = tuple(2 ** k for k in range(8, 14))   # 256 ... 8192
+TEXTURE_SIZES = tuple(2 ** k for k in range(5, 14))   # 32 ... 8192 (32-128: previews and tests)
 DEFAULT_TEXTURE_SIZE = 2048
 QUALITIES = ("instant", "fast", "balanced", "high")   # instant: the learned regression alone, no fitting
 DEFAULT_QUALITY = "balanced"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 REGRESSORS = ("auto", "genova", "landmark", "none")
 
-TEXTURE_SIZE_MESSAGE = ("The texture size must be a power of two from 256 to 8192 pixels "
+TEXTURE_SIZE_MESSAGE = ("The texture size must be a power of two from 32 to 8192 pixels "
                         f"({', '.join(map(str, TEXTURE_SIZES))}).")
 
 

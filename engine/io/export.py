@@ -155,6 +155,7 @@ def params_dict(rec, model) -> dict:
                     "uv_layout": "face tile left 62.5%, head tile right (engine.texture.atlas)",
                     "sh_coeffs": extras.get("sh_coeffs"), "skin_tone": extras.get("skin_tone")},
         "timings": rec.timings, "quality": rec.quality, "path": rec.path,
+        "warnings": list(getattr(rec, "warnings", None) or []),   # [{code, message}]
         "regressor": extras.get("regressor"),   # which regression ran (None: none), whatever start won
     })
 
