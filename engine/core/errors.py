@@ -96,3 +96,7 @@ class DeviceUnavailableError(OptionError):
 
 class OutputNotWritableError(ExportError):
     """The output location cannot be written (read-only, no such drive, a file in the way)."""
+
+
+class InternalError(FaceSpaceError):
+    """Something FaceSpace did not expect; the message names the log file with the details."""

@@ -165,3 +165,50 @@ class OutputFolder:
             old.rename(p)
             raise
         shutil.rmtree(old, ignore_errors=True)
+
+
+def check_file_target(path, what: str = "output file") -> Path:
+    """A single output file (.blend, .glb, .fbx): not a folder, and its folder writable, tried
+    for real with a probe file (root ignores mode bits; /proc refuses creation). Before the work."""
+    p = Path(path).expanduser().absolute()
+    if p.is_dir():
+        raise OutputExistsError(f"The {what} {p} is a folder; give a file name.")
+    probe = p.parent
+    while not probe.exists():
+        probe = probe.parent
+    try:
+        if not probe.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(probe))
+        name = probe / f".{p.name}.{uuid.uuid4().hex[:8]}.probe"
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(name)
+    except OSError as exc:
+        raise OutputNotWritableError(f"Cannot write the {what} {p}: {probe} is not writable "
+                                     f"({exc.strerror or exc}). Choose another location.") from None
+    return p
+
+
+def replace_file(write, path) -> Path:
+    """`write(tmp_path)` writes a sibling temporary file, which then replaces `path` in one
+    step: the file is complete or absent (or the previous one)."""
+    p = Path(path).expanduser().absolute()
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.stem}.{uuid.uuid4().hex[:8]}{_STAGING}{p.suffix}")
+    try:
+        write(tmp)
+        if not tmp.is_file():
+            raise ExportError(f"Writing {p} failed: the writer produced no file.")
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, p)
+    except OSError as exc:
+        raise ExportError(f"Writing {p} failed ({exc.strerror or exc}); nothing was written.") from exc
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return p
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
