@@ -32,9 +32,12 @@ def _int(value, what: str) -> int:
 
 
 def check_texture_size(value) -> int:
-    size = _int(value, "The texture size")
+    try:
+        size = _int(value, "The texture size")
+    except OptionError:
+        size = None
     if size not in TEXTURE_SIZES:
-        raise OptionError(f"{TEXTURE_SIZE_MESSAGE} {size} is not one of them.")
+        raise OptionError(f"{TEXTURE_SIZE_MESSAGE} {value!r} is not one of them.")
     return size
 
 
