@@ -75,7 +75,8 @@ class MorphableModel:
     def __init__(self, arrays: dict, meta: dict):
         missing = [k for k in _ARRAYS if k not in arrays]
         if missing:
-            raise ModelCorruptError(f"model file lacks arrays: {', '.join(missing)}")
+            raise ModelCorruptError(f"The face model file lacks arrays ({', '.join(missing)}); "
+                                    "reinstall the face model.")
         for k in _ARRAYS:
             setattr(self, k, arrays[k])
         self.meta = meta
@@ -130,7 +131,8 @@ class MorphableModel:
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
         except Exception as exc:  # zip/npy errors of many kinds: all mean "corrupt"
-            raise ModelCorruptError(f"{path} is not a readable FaceSpace model: {exc}") from exc
+            raise ModelCorruptError(f"{path} is not a readable FaceSpace model ({exc}); "
+                                    "reinstall the face model.") from exc
         try:
             meta = json.loads(str(arrays.pop("meta_json")))
         except (KeyError, ValueError) as exc:
