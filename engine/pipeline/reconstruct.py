@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core import options as option_rules
 from ..core.device import pick_device
-from ..core.errors import Cancelled, FaceSpaceError, NoFaceError, WeightsUnavailableError
+from ..core.errors import Cancelled, NoFaceError, WeightsUnavailableError
 from ..core.geometry import Camera, head_angles
 from ..detect import choose_face, detect_faces, face_landmarks
 from ..detect.image_io import load_image
@@ -26,11 +26,12 @@ from ..regress.genova import load_genova_predictor
 from ..texture import bake_texture
 from .checks import photo_warnings
 
+
 @dataclass
 class ReconstructOptions:
     """Checked on creation by core.options (OptionError); the device against the machine when used."""
     face_index: int | None = None   # None: the largest face; negative is an error
-    texture_size: int = 2048        # a power of two, 256..8192
+    texture_size: int = 2048        # a power of two, 32..8192
     device: str = "auto"
     quality: str = "balanced"       # instant | fast | balanced | high (instant = regression_only)
     regressor: str = "auto"         # auto: Genova et al. when its checkpoint and the FaceNet weights
@@ -39,8 +40,8 @@ class ReconstructOptions:
 
     def __post_init__(self):
         checked = option_rules.check_all(face_index=self.face_index, texture_size=self.texture_size,
-                                    quality=self.quality, device=self.device, regressor=self.regressor,
-                                    check_machine=False)
+                                         quality=self.quality, device=self.device, regressor=self.regressor,
+                                         check_machine=False)
         for k, v in checked.items():
             setattr(self, k, v)
         if self.quality == "instant":
