@@ -27,9 +27,8 @@ def run(args) -> int:
     opts = options_from_args(args)
     items = collect_inputs(args.inputs)
     if args.ray is not None:
-        try:
-            import ray  # noqa: F401
-        except ImportError:
+        import importlib.util
+        if importlib.util.find_spec("ray") is None:
             raise OptionError("--ray needs Ray, an optional extra: pip install ray") from None
     counts = run_batch(items, args.output, opts, write_outputs, workers=args.workers,
                        use_ray=args.ray is not None, ray_address=args.ray or None,
