@@ -29,7 +29,7 @@ def run(args) -> int:
     if args.ray is not None:
         import importlib.util
         if importlib.util.find_spec("ray") is None:
-            raise OptionError("--ray needs Ray, an optional extra: pip install ray") from None
+            raise OptionError("--ray needs Ray, an optional extra: pip install ray")
     counts = run_batch(items, args.output, opts, write_outputs, workers=args.workers,
                        use_ray=args.ray is not None, ray_address=args.ray or None,
                        progress=not args.no_progress)
