@@ -1,8 +1,7 @@
 """Load time and memory of the installed compact face model."""
 import time
 
-from ..core.paths import model_path
-from ..model import load_model
+from ..model import load_model, model_path
 from ._common import machine, peak_rss_mb
 
 
