@@ -28,6 +28,8 @@ COMMANDS = {
 
 
 def main(argv=None) -> int:
+    from .core.runtime import configure_process
+    configure_process()   # before any command imports torch
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="python -m engine", description="FaceSpace engine")
     sub = parser.add_subparsers(dest="command", required=True)

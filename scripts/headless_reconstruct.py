@@ -79,6 +79,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from engine.core.errors import FaceSpaceError
+    from engine.core.runtime import configure_process
+    configure_process()   # before bpy and torch load
     try:
         preflight(args)
     except FaceSpaceError as exc:
