@@ -193,7 +193,8 @@ def _ray(todo, state, workers, address):
     import ray
     if not ray.is_initialized():
         kw = {"address": address} if address else {"num_cpus": max(1, workers)}
-        ray.init(include_dashboard=False, log_to_driver=False, **kw)
+        import logging
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, **kw)
     remote = ray.remote(num_cpus=1, max_retries=1)(_ray_item)
     state_ref = ray.put(state)
     pending, queue = [], list(todo)
