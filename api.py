@@ -16,9 +16,9 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from .common.model_cache import get_model
-from .engine.core.errors import FaceSpaceError
 from . import strings as S
+from .common.model_cache import get_model
+from .engine.core.errors import FaceSpaceError, InternalError, OptionError
 from .operators import export_ops, jobs, sliders, views
 from .operators.mesh import build_head, head_from_result, head_name
 
@@ -26,26 +26,36 @@ __all__ = ["reconstruct", "add_photo", "add_head", "identity", "set_identity", "
            "set_expressions", "randomise", "symmetrise", "export_glb", "export_fbx", "FaceSpaceError"]
 
 
-def reconstruct(photo_path, *, face_index: int = -1, texture_size: int = 1024, quality: str = "balanced",
+def reconstruct(photo_path, *, face_index: int | None = None, texture_size: int = 1024, quality: str = "balanced",
                 device: str = "auto", add_camera: bool = True, context=None) -> bpy.types.Object:
     """Photo -> a new head object in the scene (never replaces an existing one).
 
     photo_path: a file path, or a bpy.types.Image already in the .blend; or a list of them
     (several photos of one person: one head, a camera per photo, see _reconstruct_many).
-    face_index: which
-    face, largest first (-1: the largest). quality: 'instant' (the learned regression alone, no
+    face_index: which face, largest first (None: the largest; negative is an error).
+    texture_size: a power of two, 32..8192 (engine.core.options). quality: 'instant' (the learned regression alone, no
     fitting) | 'fast' | 'balanced' | 'high'. device:
     'auto' | 'cpu' | 'cuda' | 'mps'. add_camera: add the photo's fitted camera with the photo
     as background. Runs synchronously; raises FaceSpaceError with an artist-readable message.
     """
+    from .engine.core.device import pick_device
+    from .engine.pipeline.reconstruct import ReconstructOptions
+    # the engine's option rules, checked before the model loads (OptionError, DeviceUnavailableError)
+    options = ReconstructOptions(face_index=face_index, texture_size=texture_size, quality=quality, device=device)
+    pick_device(options.device)
     context = context or bpy.context
     if isinstance(photo_path, (list, tuple)):   # several photos of one person -> one head
         return _reconstruct_many(photo_path, face_index, texture_size, quality, device, add_camera, context)
     image = photo_path if isinstance(photo_path, bpy.types.Image) else None
     path = "" if image is not None else str(photo_path)
-    model = get_model()
-    options = jobs.engine_options(face_index, texture_size, quality, device)
-    rec = jobs.run_reconstruct(jobs.photo_source(image, path), model, options)
+    try:
+        model = get_model()
+        rec = jobs.run_reconstruct(jobs.photo_source(image, path), model, options)
+    except FaceSpaceError:
+        raise
+    except Exception as exc:   # not ours to explain: a short message, the traceback in a log file
+        from .engine.core.crashlog import internal_error_message
+        raise InternalError(internal_error_message(exc, "api")) from exc
     return head_from_result(context, model, rec, name=head_name(path, image),
                                  photo_image=image, add_camera=add_camera, photo_path=path)
 
@@ -105,8 +115,23 @@ def identity(head) -> np.ndarray:
 
 
 def set_identity(head, values) -> None:
-    """Set all identity sliders at once (one mesh update)."""
-    sliders.set_identity_values(head, values)
+    """Set all identity sliders at once (one mesh update): one finite number per component."""
+    sliders.set_identity_values(head, _coefficients(values, len(head.facespace.identity), "identity"))
+
+
+def _coefficients(values, n: int, what: str) -> np.ndarray:
+    """`values` as n finite floats, or OptionError saying what is wrong (never Blender's
+    "internal error setting the array", never a NaN mesh)."""
+    try:
+        a = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise OptionError(f"The {what} values must be numbers; got {type(values).__name__}.") from None
+    if a.size != n:
+        raise OptionError(f"Give {n} {what} values (one per slider), not {a.size}.")
+    if not np.all(np.isfinite(a)):
+        raise OptionError(f"The {what} values must be finite numbers; {int((~np.isfinite(a)).sum())} "
+                          "are NaN or infinite.")
+    return a
 
 
 def expressions(head) -> dict:
@@ -118,10 +143,16 @@ def set_expressions(head, values) -> None:
     """values: {ARKit name: weight} or a sequence of 53 weights in model order."""
     if isinstance(values, dict):
         blocks = head.data.shape_keys.key_blocks
-        for name, v in values.items():
+        unknown = [n for n in values if n not in blocks or n == blocks[0].name]
+        if unknown:
+            raise OptionError(f"Unknown expression name(s): {', '.join(map(str, unknown[:5]))}; use the "
+                              "53 ARKit names (api.expressions(head) lists them).")
+        checked = _coefficients(list(values.values()), len(values), "expression")
+        for name, v in zip(values, checked.tolist()):
             blocks[name].value = float(v)
     else:
-        sliders.set_expression_values(head, values)
+        sliders.set_expression_values(head, _coefficients(values, len(head.data.shape_keys.key_blocks) - 1,
+                                                          "expression"))
 
 
 def randomise(head, spread: float = 1.0, seed=None) -> None:
@@ -133,11 +164,28 @@ def symmetrise(head) -> None:
 
 
 def export_glb(head, filepath: str, context=None) -> str:
-    return export_ops.export_glb(context or bpy.context, head, filepath)
+    return _export(export_ops.export_glb, context, head, filepath, ".glb")
 
 
 def export_fbx(head, filepath: str, context=None) -> str:
-    return export_ops.export_fbx(context or bpy.context, head, filepath)
+    return _export(export_ops.export_fbx, context, head, filepath, ".fbx")
+
+
+def _export(exporter, context, head, filepath, what) -> str:
+    """Checked first (ExportError/OutputNotWritableError, never a hang or a traceback), written
+    to a temporary sibling and renamed into place: the file is complete or absent."""
+    from .engine.core.errors import ExportError
+    from .engine.io.safe_output import check_file_target, replace_file
+    check_file_target(filepath, what)
+
+    def write(tmp):
+        try:
+            exporter(context or bpy.context, head, str(tmp))
+        except FaceSpaceError:
+            raise
+        except (RuntimeError, OSError) as exc:   # bpy.ops report failures as RuntimeError
+            raise ExportError(f"Exporting {filepath} failed: {str(exc).strip()[:300]}") from exc
+    return str(replace_file(write, filepath))
 
 
 # ---- performance capture (track a video, import Live Link Face) -----------------------------

@@ -34,7 +34,7 @@ def engine_options(face_index: int, texture_size: int, quality: str, device: str
         raise import_error(exc) from exc
     # "instant" is the engine's regression-only mode (with the fast settings for the rest)
     instant = quality == "instant"
-    return ReconstructOptions(face_index=None if face_index < 0 else int(face_index),
+    return ReconstructOptions(face_index=None if face_index is None or face_index < 0 else int(face_index),
                               texture_size=int(texture_size), device=device,
                               quality="fast" if instant else quality, regression_only=instant)
 

@@ -14,6 +14,7 @@ from ..detect.image_io import load_image
 from ..eval.sheets import write_sheet
 from ..model import load_model
 from ..pipeline.reconstruct import ReconstructOptions, reconstruct
+from ..core.options import QUALITIES
 from ._common import machine, peak_rss_mb
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -25,7 +26,7 @@ def add_arguments(p):
     p.add_argument("--size", type=int, default=1024, help="scale the photo to this long side (0: as is)")
     p.add_argument("--texture-size", type=int, default=2048)
     p.add_argument("--device", default="auto")
-    p.add_argument("--quality", default="balanced", choices=("fast", "balanced", "high"))
+    p.add_argument("--quality", default="balanced", choices=QUALITIES)
     p.add_argument("--regression-only", action="store_true", help="the fast mode: the regression alone, no fitting")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--sheet", type=Path, default=None, help="write a contact-sheet PNG here")

@@ -2,42 +2,62 @@
 head.obj/.mtl/PNGs, head.glb, params.json. Several photos make one head (one identity, a
 camera and expression per photo, the texture fused from all).
 
-Nothing is written unless the whole reconstruction succeeds (errors exit with code 2)."""
+Every check that can fail (options, device, output folder, model) runs before the work;
+nothing is written unless the whole reconstruction succeeds (errors exit with code 2)."""
 from pathlib import Path
 
-from ..core.errors import FaceSpaceError
-from ..io.export import write_outputs
+from ..core import options as rules
+from ..core.device import pick_device
+from ..io.export import check_outdir, write_outputs
 from ..model import load_model
 from ..pipeline.many import reconstruct_many
 from ..pipeline.reconstruct import ReconstructOptions, reconstruct
 
 
-def add_arguments(p):
-    p.add_argument("photo", nargs="+", help="the photo(s) of one person (JPEG, PNG, ...)")
-    p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+def add_options(p):
+    """The reconstruction options (shared with `batch`); checked by core.options."""
     p.add_argument("--face", type=int, default=None,
                    help="which face when the photo has several (0 = largest; default: the largest)")
-    p.add_argument("--texture-size", type=int, default=2048)
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    p.add_argument("--quality", default="balanced", choices=("fast", "balanced", "high"))
-    p.add_argument("--regressor", default="auto", choices=("auto", "genova", "landmark", "none"),
+    p.add_argument("--texture-size", type=int, default=rules.DEFAULT_TEXTURE_SIZE,
+                   help=f"texture side in pixels: {', '.join(map(str, rules.TEXTURE_SIZES))}")
+    p.add_argument("--device", default="auto", choices=rules.DEVICES)
+    p.add_argument("--quality", default=rules.DEFAULT_QUALITY, choices=rules.QUALITIES,
+                   help="instant: the learned regression alone, no fitting")
+    p.add_argument("--regressor", default="auto", choices=rules.REGRESSORS,
                    help="what initialises the fit: auto = Genova et al. when its checkpoint and the FaceNet "
                         "weights are installed, else the shipped landmark regressor")
     p.add_argument("--no-regressor", action="store_true", help="same as --regressor none")
-    p.add_argument("--regression-only", action="store_true",
-                   help="fast mode: the regression is the answer, no fitting")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--regression-only", action="store_true", help="same as --quality instant")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an output folder FaceSpace wrote before (never one holding other files)")
+
+
+def options_from_args(args) -> ReconstructOptions:
+    opts = ReconstructOptions(face_index=args.face, texture_size=args.texture_size, device=args.device,
+                              quality="instant" if args.regression_only else args.quality,
+                              regressor="none" if args.no_regressor else args.regressor)
+    pick_device(opts.device)   # the machine has it, or DeviceUnavailableError now
+    return opts
+
+
+def add_arguments(p):
+    p.add_argument("photo", nargs="+", help="the photo(s) of one person (JPEG, PNG, ...)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    add_options(p)
+
+
+def print_warnings(rec, prefix=""):
+    import sys
+    for w in rec.warnings:
+        print(f"{prefix}warning: {w['message']}", file=sys.stderr)
 
 
 def run(args) -> int:
     import sys
 
-    if args.texture_size < 16 or args.texture_size > 8192:
-        raise FaceSpaceError("--texture-size must be between 16 and 8192 pixels.")
+    opts = options_from_args(args)
+    check_outdir(args.output, args.overwrite)
     model = load_model()
-    opts = ReconstructOptions(face_index=args.face, texture_size=args.texture_size, device=args.device,
-                              quality=args.quality, regressor="none" if args.no_regressor else args.regressor,
-                              regression_only=args.regression_only)
 
     def progress(frac, msg):
         print(f"[{frac:4.0%}] {msg}", file=sys.stderr, flush=True)
@@ -49,6 +69,7 @@ def run(args) -> int:
     else:
         rec = reconstruct(args.photo[0], model, opts, progress=progress)
     written = write_outputs(rec, model, args.output, overwrite=args.overwrite)
+    print_warnings(rec)
     t = rec.timings
     print(f"{len(rec.faces)} face(s) found, used face {rec.face_index}; path {rec.path}; "
           f"landmark residual {rec.quality['landmark_residual_px_mean']:.2f} px; "

@@ -1,11 +1,12 @@
-"""Pick the torch device: CUDA, then MPS, else CPU."""
+"""Pick the torch device: CUDA, then MPS, else CPU; a named one must exist (core.options)."""
 from __future__ import annotations
 
-from .errors import FaceSpaceError
+from .options import check_device
 
 
 def pick_device(choice: str = "auto"):
     import torch
+    choice = check_device(choice)   # DeviceUnavailableError, never torch's raw RuntimeError
     if choice == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -13,6 +14,4 @@ def pick_device(choice: str = "auto"):
         if mps is not None and mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise FaceSpaceError("A CUDA GPU was requested but none is available; choose 'auto' or 'cpu'.")
     return torch.device(choice)

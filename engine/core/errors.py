@@ -98,3 +98,19 @@ class IdentityWeightsCorruptError(IdentityWeightsError):
 
 class TrackingError(FaceSpaceError):
     """A video could not be tracked (no face in it, or too few frames with one)."""
+
+
+class OptionError(FaceSpaceError):
+    """An option has a value FaceSpace does not accept (texture size, face number, quality, device)."""
+
+
+class DeviceUnavailableError(OptionError):
+    """The device asked for (cuda, mps) is not on this machine."""
+
+
+class OutputNotWritableError(ExportError):
+    """The output location cannot be written (read-only, no such drive, a file in the way)."""
+
+
+class InternalError(FaceSpaceError):
+    """Something FaceSpace did not expect; the message names the log file with the details."""

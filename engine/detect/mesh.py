@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from ..core.errors import FaceTooSmallError, NoFaceError
+from ..core.quiet import native_stderr_silenced
 from .faces import FaceBox
 from .image_io import check_image
 
@@ -19,6 +20,7 @@ CROP_MIN, CROP_MAX = 384, 1024  # crop side in pixels handed to mediapipe
 
 _lock = threading.Lock()
 _facemesh = None
+_first_run_done = False
 
 
 @dataclass
@@ -73,8 +75,14 @@ def _mesh_on_crop(image, face, margin):
     canvas[sy0 - top:sy1 - top, sx0 - left:sx1 - left] = image[sy0:sy1, sx0:sx1]
     res = int(np.clip(side, CROP_MIN, CROP_MAX))
     crop = canvas if res == side else np.asarray(Image.fromarray(canvas).resize((res, res), Image.BICUBIC))
+    global _first_run_done
     with _lock:
-        result = _get_facemesh().process(np.ascontiguousarray(crop))
+        if _first_run_done:
+            result = _get_facemesh().process(np.ascontiguousarray(crop))
+        else:   # the graph's first run prints native log lines: keep them off the terminal
+            with native_stderr_silenced():
+                result = _get_facemesh().process(np.ascontiguousarray(crop))
+            _first_run_done = True
     if not result.multi_face_landmarks:
         return None
     lm = result.multi_face_landmarks[0].landmark

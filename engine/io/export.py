@@ -1,22 +1,20 @@
 """Output files of a reconstruction: head.obj/.mtl + texture PNGs, head.glb, params.json.
 
-`write_outputs` writes everything into a hidden temporary folder beside the destination and
-moves it into place at the end, so a failure leaves no partial output, and an existing
-non-empty folder is never overwritten unless asked to.
+`write_outputs` writes everything through io.safe_output: a staging folder beside the
+destination put in place in one step, so a failure (or a kill) leaves no partial output, and
+only a folder of FaceSpace's own files is ever replaced.
 """
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import ExportError, OutputExistsError
 from ..model.atlas import atlas_uvs
 from ..model.materials import MATERIALS, polygon_materials
 from .gltf import encode_png, write_glb
+from .safe_output import OutputFolder
 
 PARAMS_FORMAT = "facespace-params"
 PARAMS_VERSION = 1
@@ -157,6 +155,7 @@ def params_dict(rec, model) -> dict:
                     "uv_layout": "face tile left 62.5%, head tile right (engine.texture.atlas)",
                     "sh_coeffs": extras.get("sh_coeffs"), "skin_tone": extras.get("skin_tone")},
         "timings": rec.timings, "quality": rec.quality, "path": rec.path,
+        "warnings": list(getattr(rec, "warnings", None) or []),   # [{code, message}]
         "regressor": extras.get("regressor"),   # which regression ran (None: none), whatever start won
         **_views_dict(extras, names),
     })
@@ -199,54 +198,29 @@ def neutral_vertices(rec, model) -> np.ndarray:
     return np.asarray(rec.vertices, dtype=np.float32) - np.tensordot(e, model.expression_basis, axes=(0, 0))
 
 
-def check_outdir(outdir, overwrite=False) -> Path:
-    """Raise OutputExistsError if `outdir` is a file, or a non-empty folder and not `overwrite`.
-    Cheap: call it before a reconstruction so a doomed run does not waste the user's time."""
-    outdir = Path(outdir).absolute()
-    if outdir.exists() and not outdir.is_dir():
-        raise OutputExistsError(f"{outdir} exists and is a file; choose another output folder.")
-    if outdir.is_dir() and any(outdir.iterdir()) and not overwrite:
-        raise OutputExistsError(f"The output folder {outdir} is not empty; choose another folder or "
-                                "allow overwriting.")
-    return outdir
-
-
-def write_atomically(outdir, write, overwrite=False) -> list:
-    """Call `write(tmp)` on a hidden temporary folder beside `outdir` and move it into place,
-    all or nothing (an OSError becomes ExportError). Returns the written files (Paths, sorted)."""
-    outdir = check_outdir(outdir, overwrite)
-    try:
-        outdir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", suffix=".partial", dir=outdir.parent))
-    except OSError as exc:
-        raise ExportError(f"Cannot write to {outdir.parent}: {exc.strerror or exc}") from exc
-    old = None
-    try:
-        write(tmp)
-        if outdir.exists():  # empty, or overwrite=True: set the old folder aside until the new one is in
-            old = outdir.with_name(tmp.name[:-len(".partial")] + ".old")
-            outdir.rename(old)
-        tmp.rename(outdir)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not outdir.exists():
-            old.rename(outdir)
-        if isinstance(exc, OSError):
-            raise ExportError(f"Writing the outputs to {outdir} failed ({exc.strerror or exc}); "
-                              "nothing was written.") from exc
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return sorted(outdir.iterdir())
+def check_outdir(outdir, overwrite=False) -> OutputFolder:
+    """Every check on `outdir` that can fail (a file, not empty, foreign files, read-only):
+    cheap, so call it before a reconstruction and a doomed run wastes no time."""
+    return OutputFolder(outdir, overwrite).check()
 
 
 def write_outputs(rec, model, outdir, overwrite=False) -> list:
-    """head.obj/.mtl/PNGs, head.glb and params.json into `outdir`, all or nothing.
-    Returns the written files (Paths, sorted)."""
+    """head.obj/.mtl/PNGs, head.glb and params.json into `outdir`, all or nothing
+    (io.safe_output). Returns the written files (Paths, sorted)."""
     def write(tmp):
         pngs = encode_textures(rec)  # once: the OBJ's PNG and the glb's embedded image are the same bytes
-        write_obj(tmp, model, rec.vertices, pngs)
+        written = write_obj(tmp, model, rec.vertices, pngs)
         write_glb(tmp / "head.glb", model, neutral_vertices(rec, model), pngs["photo"],
                   expression_names=getattr(rec, "expression_names", None), weights=rec.expression)
         write_params_json(tmp / "params.json", rec, model)
-    return write_atomically(outdir, write, overwrite)
+        return [*written.values(), "head.glb", "params.json"]
+    return OutputFolder(outdir, overwrite).commit(write)
+
+
+def write_atomically(outdir, write, overwrite=False) -> list:
+    """`write(tmp)` fills a staging folder beside `outdir`, which then replaces it, all or
+    nothing (io.safe_output; every file written counts as FaceSpace's). Returns the files."""
+    def staged(tmp):
+        write(tmp)
+        return sorted(p.name for p in Path(tmp).iterdir())
+    return OutputFolder(outdir, overwrite).commit(staged)

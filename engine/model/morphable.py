@@ -57,13 +57,26 @@ def checksum_path(model_path: Path) -> Path:
     return Path(str(model_path) + ".sha256")
 
 
+def _read_sidecar(path: Path) -> str:
+    """The SHA-256 in `path`.sha256; ModelCorruptError when it is missing, empty or garbled."""
+    side = checksum_path(path)
+    if not side.is_file():
+        raise ModelCorruptError(f"{path} has no checksum file; reinstall the face model.")
+    words = side.read_bytes().decode("ascii", "replace").split()
+    digest = words[0].lower() if words else ""
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ModelCorruptError(f"The checksum file {side} is empty or damaged; reinstall the face model.")
+    return digest
+
+
 class MorphableModel:
     """Mean + identity PCA + expression blendshapes, evaluated in numpy or torch."""
 
     def __init__(self, arrays: dict, meta: dict):
         missing = [k for k in _ARRAYS if k not in arrays]
         if missing:
-            raise ModelCorruptError(f"model file lacks arrays: {', '.join(missing)}")
+            raise ModelCorruptError(f"The face model file lacks arrays ({', '.join(missing)}); "
+                                    "reinstall the face model.")
         for k in _ARRAYS:
             setattr(self, k, arrays[k])
         self.meta = meta
@@ -111,18 +124,20 @@ class MorphableModel:
             )
         data = path.read_bytes()
         if expected_sha256 is None:
-            side = checksum_path(path)
-            if not side.is_file():
-                raise ModelCorruptError(f"{path} has no checksum file; reinstall the face model.")
-            expected_sha256 = side.read_text().split()[0]
+            expected_sha256 = _read_sidecar(path)
         if sha256_bytes(data) != expected_sha256:
             raise ModelCorruptError(f"{path} is damaged (checksum mismatch); reinstall the face model.")
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
         except Exception as exc:  # zip/npy errors of many kinds: all mean "corrupt"
-            raise ModelCorruptError(f"{path} is not a readable FaceSpace model: {exc}") from exc
-        meta = json.loads(str(arrays.pop("meta_json")))
+            raise ModelCorruptError(f"{path} is not a readable FaceSpace model ({exc}); "
+                                    "reinstall the face model.") from exc
+        try:
+            meta = json.loads(str(arrays.pop("meta_json")))
+        except (KeyError, ValueError) as exc:
+            raise ModelCorruptError(f"{path} is not a FaceSpace model (no readable metadata); "
+                                    "reinstall the face model.") from exc
         if meta.get("format") != FORMAT_NAME or meta.get("format_version") != FORMAT_VERSION:
             raise ModelCorruptError(
                 f"{path} has format {meta.get('format')} v{meta.get('format_version')}; "

@@ -26,7 +26,7 @@ from ..landmarks.detector import detector_offsets, jaw68_vertices, landmarks68, 
 from ..texture import bake_texture
 from ..texture.bake import INTERNAL_SIZE as BAKE_INTERNAL_SIZE
 from ..texture.fuse import fuse_textures, resized
-from .reconstruct import QUALITIES, ReconstructOptions, Reconstruction, fit_photo, quality_report
+from .reconstruct import ReconstructOptions, Reconstruction, fit_photo, quality_report
 
 @dataclass
 class _Observed:
@@ -100,8 +100,6 @@ def reconstruct_many(images, model, options: ReconstructOptions | None = None, p
                      cancel=None) -> Reconstruction:
     """Photos (paths, bytes, PIL images or arrays) of one person -> one Reconstruction."""
     opts = options or ReconstructOptions()
-    if opts.quality not in QUALITIES:
-        raise FaceSpaceError(f"Unknown quality {opts.quality!r}; choose one of {', '.join(QUALITIES)}.")
     images = list(images)
     if not images:
         raise FaceSpaceError("No photos were given.")

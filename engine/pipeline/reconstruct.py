@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core import options as option_rules
 from ..core.device import pick_device
-from ..core.errors import Cancelled, FaceSpaceError, NoFaceError, WeightsUnavailableError
+from ..core.errors import Cancelled, NoFaceError, WeightsUnavailableError
 from ..core.geometry import Camera, head_angles
 from ..detect import choose_face, detect_faces, face_landmarks
 from ..detect.image_io import load_image
@@ -23,20 +24,34 @@ from ..landmarks.detector import detector_basis, detector_offsets, jaw68_vertice
 from ..regress import genova_available, predict_init
 from ..regress.genova import load_genova_predictor
 from ..texture import bake_texture
-
-QUALITIES = ("fast", "balanced", "high")
-REGRESSORS = ("auto", "genova", "landmark", "none")
+from .checks import photo_warnings
 
 
 @dataclass
 class ReconstructOptions:
-    face_index: int | None = None   # None: the largest face
-    texture_size: int = 2048
+    """Checked on creation by core.options (OptionError); the device against the machine when used."""
+    face_index: int | None = None   # None: the largest face; negative is an error
+    texture_size: int = 2048        # a power of two, 32..8192
     device: str = "auto"
-    quality: str = "balanced"       # fast | balanced | high
+    quality: str = "balanced"       # instant | fast | balanced | high (instant = regression_only)
     regressor: str = "auto"         # auto: Genova et al. when its checkpoint and the FaceNet weights
     #                                 are installed, else the landmark regressor; or genova | landmark | none
-    regression_only: bool = False   # fast mode: the regression is the answer, no fitting
+    regression_only: bool = False   # the regression is the answer, no fitting (quality "instant")
+
+    def __post_init__(self):
+        checked = option_rules.check_all(face_index=self.face_index, texture_size=self.texture_size,
+                                         quality=self.quality, device=self.device, regressor=self.regressor,
+                                         check_machine=False)
+        for k, v in checked.items():
+            setattr(self, k, v)
+        if self.quality == "instant":
+            self.regression_only = True
+        elif self.regression_only:
+            self.quality = "instant"
+
+    @property
+    def fit_quality(self) -> str:
+        return "fast" if self.quality == "instant" else self.quality
 
 
 @dataclass
@@ -62,6 +77,7 @@ class Reconstruction:
     #                                 or a regressor alone ("landmark-regressor", "genova")
     image: np.ndarray               # (H, W, 3) uint8 RGB as loaded (EXIF-rotated)
     extras: dict = field(default_factory=dict)  # e.g. texture sh_coeffs, skin_tone
+    warnings: list = field(default_factory=list)  # [{code, message}]: made, but may disappoint (checks.py)
 
     @property
     def focal(self) -> float:
@@ -75,8 +91,6 @@ def regression(img, face_box, points, image_size, model, opts, device="cpu"):
     with the landmark regressor's camera when that exists too (its pose and focal come from the
     geometry of the 478 points and are measured to help the fit, docs/benchmarks.md); else the
     landmark regressor alone. Asking for one that is missing raises WeightsUnavailableError."""
-    if opts.regressor not in REGRESSORS:
-        raise FaceSpaceError(f"Unknown regressor {opts.regressor!r}; choose one of {', '.join(REGRESSORS)}.")
     if opts.regressor == "none":
         return None
     landmark = predict_init(points, image_size, model)   # also the camera for Genova
@@ -146,16 +160,14 @@ def fit_photo(img, box, points, model, opts, device, cancel=None):
     if init is not None and init.get("focal"):
         # the regressor's focal length as the fit's focal prior: what removes the large-yaw
         # failures of close-up (wide-angle) photos in `bench regress`
-        settings = FitSettings(quality=opts.quality, focal_prior=float(init["focal"]) / max(w, h))
-    return init, fit_points(model, points, (w, h), quality=opts.quality, device=device, init=init,
+        settings = FitSettings(quality=opts.fit_quality, focal_prior=float(init["focal"]) / max(w, h))
+    return init, fit_points(model, points, (w, h), quality=opts.fit_quality, device=device, init=init,
                             cancel=cancel, settings=settings)
 
 
 def reconstruct(image, model, options: ReconstructOptions | None = None, progress=None, cancel=None) -> Reconstruction:
     """Photo (path, bytes, PIL image or (H, W, 3) array) -> Reconstruction. Raises typed FaceSpaceErrors."""
     opts = options or ReconstructOptions()
-    if opts.quality not in QUALITIES:
-        raise FaceSpaceError(f"Unknown quality {opts.quality!r}; choose one of {', '.join(QUALITIES)}.")
     device = pick_device(opts.device)
     timings: dict = {}
     t_start = time.perf_counter()
@@ -202,6 +214,8 @@ def reconstruct(image, model, options: ReconstructOptions | None = None, progres
         tex = bake_texture(img, model, vertices, cam.world_to_camera, cam.K, opts.texture_size, device)
     stage("done", 1.0, "Done")
     timings["total"] = time.perf_counter() - t_start
+    quality = {**quality_report(fit, fit.identity, fit.expression, points),
+               "detector_offsets": detector_offsets(model) is not None}
     return Reconstruction(
         identity=fit.identity, expression=fit.expression, expression_names=list(model.expression_names),
         rotation=cam.rotation, translation=cam.translation, K=cam.K, image_size=(w, h),
@@ -211,9 +225,7 @@ def reconstruct(image, model, options: ReconstructOptions | None = None, progres
         landmarks={"detected478": points.astype(np.float32), "fixed68": fixed68.astype(np.float32),
                    "contour68": contour68.astype(np.float32)},
         faces=list(faces), face_index=face_index, timings=timings,
-        quality={**quality_report(fit, fit.identity, fit.expression, points),
-                 "detector_offsets": detector_offsets(model) is not None},
-        path=fit.path, image=img,
+        quality=quality, warnings=photo_warnings(img, face, quality), path=fit.path, image=img,
         extras={"sh_coeffs": getattr(tex, "sh_coeffs", None), "skin_tone": getattr(tex, "skin_tone", None),
                 "fit_seconds": fit.seconds, "silhouette68": silhouette68,
                 "regressor": None if init is None else init["source"]},

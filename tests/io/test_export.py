@@ -14,6 +14,7 @@ import pytest
 from engine.core.errors import OutputExistsError
 from engine.detect import FaceBox
 from engine.io.export import check_outdir, params_dict, write_obj, write_outputs
+from engine.io.safe_output import MANIFEST
 from engine.io.gltf import split_at_seams, write_glb
 from engine.model.atlas import atlas_uvs
 from engine.model.obj_io import read_obj
@@ -232,7 +233,7 @@ def test_write_outputs_all_or_nothing(ict_model, rec, tmp_path):
     out = tmp_path / "head"
     write_outputs(rec, ict_model, out)
     names = {"head.obj", "head.mtl", "head.glb", "params.json", "head_texture.png",
-             "head_texture_delit.png", "head_confidence.png"}
+             "head_texture_delit.png", "head_confidence.png", MANIFEST}
     assert {f.name for f in out.iterdir()} == names
     before = (out / "params.json").read_bytes()
     with pytest.raises(OutputExistsError, match=str(out)):
