@@ -57,6 +57,13 @@ class Camera:
         return y[..., :2] / y[..., 2:3] * self.focal + (np.asarray(self.image_size) - 1) / 2
 
 
+def project_with_K(points_cam, K):
+    """(..., N, 3) camera-space points -> (..., N, 2) pixels through a full K (numpy, or torch
+    with a torch K): the same pinhole as Camera.project, for callers that hold K."""
+    uvw = points_cam @ K.T
+    return uvw[..., :2] / uvw[..., 2:3]
+
+
 # ---- rotations --------------------------------------------------------------------------
 def _namespace(a):
     """numpy or torch, by the argument's type (torch is imported only for torch input)."""

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.cache import cached
+from ..core.geometry import project_with_K
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TABLE_PATH = DATA / "mediapipe_correspondence.json"
@@ -133,12 +134,6 @@ def contour_candidates(model, n_max: int = 32, band: float = 0.35, back: float =
                              (int(L[27]), int(L[8])))
 
 
-def _project(x, K):
-    """(..., N, 3) camera points -> (..., N, 2) pixels (numpy or torch)."""
-    uvw = x @ K.T
-    return uvw[..., :2] / uvw[..., 2:3]
-
-
 def select_contour(vertices_cam, K, candidates: ContourCandidates):
     """Per jaw landmark the candidate vertex most outward in the image -> (..., 17) vertex ids.
 
@@ -155,14 +150,14 @@ def select_contour(vertices_cam, K, candidates: ContourCandidates):
     K = np.asarray(K, dtype=np.float64)
     c = candidates
     ax = np.array(c.axis_x + c.axis_down)
-    axp = _project(vertices_cam[..., ax, :], K)                        # (..., 4, 2)
+    axp = project_with_K(vertices_cam[..., ax, :], K)                        # (..., 4, 2)
     ex = axp[..., 1, :] - axp[..., 0, :]
     ey = axp[..., 3, :] - axp[..., 2, :]
     ex = ex / np.maximum(np.linalg.norm(ex, axis=-1, keepdims=True), 1e-9)
     ey = ey / np.maximum(np.linalg.norm(ey, axis=-1, keepdims=True), 1e-9)
     # outward image direction: model +x -> ex, model -y -> ey
     dirs = c.outward[:, :1] * ex[..., None, :] - c.outward[:, 1:] * ey[..., None, :]  # (..., 17, 2)
-    pts = _project(vertices_cam[..., c.vertices.reshape(-1), :], K)
+    pts = project_with_K(vertices_cam[..., c.vertices.reshape(-1), :], K)
     pts = pts.reshape(*pts.shape[:-2], *c.vertices.shape, 2)          # (..., 17, C, 2)
     score = (pts * dirs[..., None, :]).sum(-1)
     best = np.argmax(score, axis=-1)                                    # (..., 17)
