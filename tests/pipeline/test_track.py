@@ -90,7 +90,9 @@ def test_cli_writes_animation_csv_glb(ict_model, clip, tmp_path, capsys):
     head.write_text(json.dumps({"identity": clip.identity.tolist()}))
     out = tmp_path / "out"
     assert main(["track", str(frames), "-o", str(out), "--head", str(head), "--texture-size", "64"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["animation.json", "animation_livelink.csv", "head_animated.glb"]
+    # the three outputs, and the manifest that marks them as FaceSpace's (io.safe_output)
+    assert sorted(p.name for p in out.iterdir()) == [".facespace-manifest.json", "animation.json",
+                                                     "animation_livelink.csv", "head_animated.glb"]
     anim = read_animation(out / "animation.json")
     assert anim.source["identity"] == "head" and anim.source["filtered"] is True
     take = read_live_link_csv(out / "animation_livelink.csv", fps=anim.fps)
