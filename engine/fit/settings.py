@@ -27,6 +27,26 @@ class FitSettings:
     trust_init_sigmas: float = 2.5  # an init whose median point residual is below this (in sigmas)
     #                                 starts the full fit directly; otherwise it competes with
     #                                 the closed-form start through the rigid stage
+    # visibility (fit/visibility.py): a detector point's weight is multiplied by a ramp on the
+    # cosine between its surface normal and the view ray (0 at or below `visible_cos_lo`, 1 at
+    # or above `visible_cos_hi`) and set to 0 when the face lies in front of it (by more than
+    # `occlusion_depth_cm`, within `occlusion_radius_cm` of its line of sight, at least
+    # `occlusion_apart_cm` away from it; depth 0: no occlusion test); jaw landmark j of the sliding contour by the same ramp of
+    # its fixed vertex's normal between the jaw thresholds (frontal heads: every jaw cosine
+    # is above 0.0, -0.26 at 15 degrees yaw). visibility False: every point counts as seen (the previous fit).
+    visibility: bool = True
+    visible_cos_lo: float = -0.25
+    visible_cos_hi: float = 0.05
+    occlusion_radius_cm: float = 0.4
+    occlusion_depth_cm: float = 1.0
+    occlusion_apart_cm: float = 2.0
+    jaw_visible_cos_lo: float = -0.55
+    jaw_visible_cos_hi: float = -0.3
+    # large-pose restart (fit/restart.py): a fit whose visible inner-68 points' median residual
+    # is above `collapse_sigmas` noise levels is restarted from the mirrored yaw and from
+    # the yaw `restart_yaw_step` degrees further out; the lowest energy per visible weight wins. 0: never restart.
+    collapse_sigmas: float = 3.0
+    restart_yaw_step: float = 30.0
     quality: str = "balanced"
 
     @property

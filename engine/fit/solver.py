@@ -25,6 +25,7 @@ from .contour import Contour
 from .energy import FitEnergy
 from .full import full_stage
 from .lm import LevenbergMarquardt
+from .restart import restart_if_collapsed
 from .result import FitResult
 from .settings import FitSettings
 from .start import candidate_starts, choose_start, init_trusted
@@ -80,7 +81,11 @@ def _fit(model, targets, basis, image_size, weights, contour, init, st, device, 
     trusted = init is not None and init_trusted(energy, starts[0][1], st.trust_init_sigmas)
     path, state, n_run = choose_start(energy, starts, trusted, lm, n_rigid, reselect, check_cancel, history)
     n_run += full_stage(energy, state, lm, n_full, reselect, check_cancel, history)
+    state, path, n_more, restarted = restart_if_collapsed(energy, state, path, lm, (n_rigid, n_full), reselect,
+                                                          check_cancel, history)
+    n_run += n_more
 
+    energy.update_visibility(state)   # the visibility the result reports
     r, _ = energy.main.evaluate(state, energy.cxy, False, 0)
     cres = None
     if energy.contour_problem is not None:
@@ -92,4 +97,5 @@ def _fit(model, targets, basis, image_size, weights, contour, init, st, device, 
         identity=c_np[:n_id].astype(np.float32), expression=c_np[n_id:].astype(np.float32),
         camera=state.camera(image_size), residual_px=r.norm(dim=-1).cpu().numpy(), contour_residual_px=cres,
         contour_vertices=energy.contour_ids, robust_weights=energy.robust_weights(r).cpu().numpy(),
-        iterations=n_run, path=path, seconds=time.perf_counter() - t0, history=history)
+        iterations=n_run, path=path, seconds=time.perf_counter() - t0, history=history,
+        point_visibility=energy.point_visibility, jaw_visibility=energy.jaw_visibility, restarted=restarted)
