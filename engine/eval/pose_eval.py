@@ -16,9 +16,11 @@ import numpy as np
 from ..core.errors import FaceSpaceError
 from ..pipeline.reconstruct import ReconstructOptions, reconstruct
 from .datasets import FRONTAL_SETS, LARGE_POSE_SET, SHARED, annotated_files
-from .metrics import nme68
+from .metrics import nme68, point_errors
 
 BANDS = ((0, 30), (30, 60), (60, 91))
+PARTS = {"jaw": slice(0, 17), "brows": slice(17, 27), "nose": slice(27, 36), "eyes": slice(36, 48),
+         "mouth": slice(48, 68)}
 PUBLIC_TABLE = SHARED / "mediapipe" / "mp_to_ibug68_peizhiyan.json"
 
 
@@ -58,7 +60,7 @@ def on_face(points68, gt) -> bool:
     return bool(np.all(c >= lo) and np.all(c <= hi))
 
 
-def landmark_rows(model, items, quality="balanced", recon=None, progress=None) -> list:
+def landmark_rows(model, items, quality="balanced", recon=None, progress=None, keep_points=False) -> list:
     """Per item: status (ok | no_face | error name | other_face), and NMEs of the fit's 68
     (rec.landmarks["contour68"]) and MediaPipe's 68 (public table) against landmarks68 and
     the 2D re-annotation."""
@@ -82,6 +84,10 @@ def landmark_rows(model, items, quality="balanced", recon=None, progress=None) -
                    head_yaw=float(rec.quality.get("head_yaw_deg", np.nan)),
                    evidence=rec.extras.get("evidence"),
                    warnings=[w["code"] for w in rec.extras.get("warnings", []) or []])
+        ef, em = point_errors(fit68, it["gt"]), point_errors(mp68, it["gt"])
+        if keep_points:
+            row.update(fit68=fit68.tolist(), mp68=mp68.tolist())
+        row["parts"] = {k: [float(ef[sl].mean()), float(em[sl].mean())] for k, sl in PARTS.items()}
         if it.get("gt2d") is not None:
             row.update(fit_nme_2d=nme68(fit68, it["gt2d"]), mp_nme_2d=nme68(mp68, it["gt2d"]))
         rows.append(row)

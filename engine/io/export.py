@@ -158,6 +158,7 @@ def params_dict(rec, model) -> dict:
                     "sh_coeffs": extras.get("sh_coeffs"), "skin_tone": extras.get("skin_tone")},
         "timings": rec.timings, "quality": rec.quality, "path": rec.path,
         "regressor": extras.get("regressor"),   # which regression ran (None: none), whatever start won
+        "warnings": extras.get("warnings", []),  # [{code, message}] (pipeline/pose_warnings.py)
         **_views_dict(extras, names),
     })
 
