@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..core.errors import Cancelled
+from ..core.geometry import head_angles
 from ..model.points import PointBasis
 from .contour import Contour
 from .energy import FitEnergy
@@ -78,7 +79,8 @@ def _fit(model, targets, basis, image_size, weights, contour, init, st, device, 
             raise Cancelled("Reconstruction cancelled.")
 
     starts = candidate_starts(model, energy, basis, targets, pw, init)
-    trusted = init is not None and init_trusted(energy, starts[0][1], st.trust_init_sigmas)
+    trusted = (init is not None and init_trusted(energy, starts[0][1], st.trust_init_sigmas)
+               and abs(head_angles(starts[0][1].R.cpu().numpy())["yaw"]) <= st.trust_init_max_yaw)
     path, state, n_run = choose_start(energy, starts, trusted, lm, n_rigid, reselect, check_cancel, history)
     n_run += full_stage(energy, state, lm, n_full, reselect, check_cancel, history)
     state, path, n_more, restarted = restart_if_collapsed(energy, state, path, lm, (n_rigid, n_full), reselect,

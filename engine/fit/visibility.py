@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..core.cache import cached
-from ..core.geometry import vertex_normals
+from ..core.geometry import head_angles, vertex_normals
 from ..landmarks.correspondence import get_correspondence
 from ..landmarks.visibility import facing_cos, occluded, ramp, smoothed_normals
 from ..model.points import PointBasis
@@ -50,6 +50,10 @@ class _Layout:
         return (self.mean + c @ self.basis).reshape(-1, 3).numpy()
 
 
+def _n_points(model) -> int:
+    return len(get_correspondence(model)["mp_vertex"])
+
+
 def _layout(model) -> _Layout:
     return cached(model, "visibility_layout", lambda: _Layout(model))
 
@@ -57,8 +61,12 @@ def _layout(model) -> _Layout:
 def visibility(model, R, t, coeffs, settings):
     """-> (point visibility (478,), jaw visibility (17,)) in [0, 1] for the head posed by
     R (3, 3) model -> camera, t (3,) cm and coefficients `coeffs`."""
-    lay = _layout(model)
     R = np.asarray(R, dtype=np.float64)
+    # near-frontal heads keep every point (settings.visibility_yaw_lo/hi): nothing to compute
+    g = float(ramp(abs(head_angles(R)["yaw"]), settings.visibility_yaw_lo, settings.visibility_yaw_hi))
+    if g == 0.0:
+        return np.ones(_n_points(model)), np.ones(17)
+    lay = _layout(model)
     X = lay.points(coeffs) @ R.T + np.asarray(t, dtype=np.float64)
     n = lay.normals @ R.T
     P, J = lay.n_points, lay.n_points + lay.n_jaw
@@ -68,4 +76,4 @@ def visibility(model, R, t, coeffs, settings):
                        settings.occlusion_apart_cm)
         vis = np.where(hid, 0.0, vis)
     jaw = ramp(facing_cos(X[P:J], n[P:J]), settings.jaw_visible_cos_lo, settings.jaw_visible_cos_hi)
-    return vis, jaw
+    return 1 - g * (1 - vis), 1 - g * (1 - jaw)
