@@ -96,7 +96,8 @@ def _get_mtcnn():
 
 
 def detect_faces(image: np.ndarray, quick: bool = False) -> list:
-    """Faces in an (H, W, 3) uint8 RGB image, largest first.
+    """Faces in an (H, W, 3) uint8 RGB image, largest first (by the part of the box inside the
+    image, `visible_size`: a neighbour cut by the border comes after the face in the frame).
 
     MTCNN runs on a copy at most DETECT_MAX_SIDE pixels long, searching faces down to 20 px.
     If that finds nothing in a larger photo, once more at up to DETECT_RETRY_SIDE (a small
@@ -169,12 +170,20 @@ def _detect_at(image: np.ndarray, max_side: int, min_face: int) -> list:
             continue
         box = (float(b[0] * sx), float(b[1] * sy), float(b[2] * sx), float(b[3] * sy))
         faces.append(FaceBox(box, float(p), np.asarray(pts, dtype=np.float64) * [sx, sy]))
-    faces.sort(key=lambda f: -f.size)
+    faces.sort(key=lambda f: -visible_size(f, w, h))
     return faces
 
 
+def visible_size(face: FaceBox, w: int, h: int) -> float:
+    """The box's size counting only its part inside the (w, h) image: a neighbour cut by the
+    border (its box reaching past the edge) does not outrank the face in the frame."""
+    x0, y0, x1, y1 = face.box
+    cw, ch = min(x1, w) - max(x0, 0), min(y1, h) - max(y0, 0)
+    return float(np.sqrt(max(cw, 0) * max(ch, 0)))
+
+
 def choose_face(faces: list, index: int | None = None) -> FaceBox:
-    """The largest face, or face number `index` (0-based, largest first)."""
+    """The largest face (by `visible_size`), or face number `index` (0-based, largest first)."""
     if not faces:
         raise NoFaceError("No face was found in the photo. Use a photo in which a face is clearly "
                           "visible, looking roughly toward the camera and not heavily covered.")

@@ -15,6 +15,7 @@ import torch
 from ..model.points import PointBasis
 from .problem import PointProblem
 from .state import LOG_FOCAL, coeff_slice
+from .visibility import visibility
 
 
 class FitEnergy:
@@ -32,6 +33,10 @@ class FitEnergy:
         self.f0 = settings.focal_prior * max(w_img, h_img)
         self.cxy = tt((np.array([w_img, h_img], dtype=np.float64) - 1) / 2)
         self.main = PointProblem(basis, targets, point_weights, device, dtype)
+        # visibility (fit/visibility.py): only for the detector's 478 points
+        self.base_weights = np.asarray(point_weights, dtype=np.float64)
+        self.use_visibility = bool(settings.visibility) and basis.n_points == 478
+        self.point_visibility, self.jaw_visibility = None, None
         self.lam_diag = tt(np.concatenate([np.full(n_id, settings.lambda_identity), np.full(n_ex, settings.lambda_expression)]))
         self.l1 = tt(np.concatenate([np.zeros(n_id), np.full(n_ex, settings.lambda_l1)]))
         self.contour = contour
@@ -47,9 +52,34 @@ class FitEnergy:
     def problems(self):
         return [p for p in (self.main, self.contour_problem) if p is not None]
 
-    # ---- the sliding contour ----
+    # ---- visibility and the sliding contour ----
+    def visibility_at(self, state):
+        """(point visibility (478,), jaw visibility (17,)) at `state`, or (None, None) when off."""
+        if not self.use_visibility:
+            return None, None
+        return visibility(self.model, state.R.cpu().numpy(), state.t.cpu().numpy(), state.c.cpu().numpy(),
+                          self.settings)
+
+    def update_visibility(self, state) -> None:
+        """Re-weigh the detector points (and the jaw contour) by their visibility at `state`."""
+        if not self.use_visibility:
+            return
+        self.point_visibility, self.jaw_visibility = self.visibility_at(state)
+        self.main.weights = self.tensor(self.base_weights * self.point_visibility)
+        self._set_contour_weights()
+
+    def _set_contour_weights(self):
+        if self.contour_problem is None:
+            return
+        w = np.full(len(self.contour_ids), float(self._contour_weight))
+        if self.jaw_visibility is not None and len(w) == len(self.jaw_visibility):
+            w = w * self.jaw_visibility
+        self.contour_problem.weights = self.tensor(w)
+
     def reselect_contour(self, state) -> None:
-        """Match the jaw targets to the silhouette of the current pose and shape."""
+        """Match the jaw targets to the silhouette of the current pose and shape, and re-weigh
+        every point by its visibility there."""
+        self.update_visibility(state)
         contour = self.contour
         if contour is None:
             return
@@ -69,6 +99,7 @@ class FitEnergy:
             cb = PointBasis.from_vertices(self.model, self.contour_ids)
         self.contour_problem = PointProblem(cb, contour.targets, np.full(len(self.contour_ids), self._contour_weight),
                                             self.device, self.dtype)
+        self._set_contour_weights()
 
     # ---- energies ----
     def robust_weights(self, r):
@@ -110,16 +141,20 @@ class FitEnergy:
             g[cs] += self.lam_diag[:n_coeff] * cn + self.l1[:n_coeff]
         return float(E), H, g
 
-    def robust_energy(self, state) -> float:
+    def robust_energy(self, state, weights=None) -> float:
         """The Geman-McClure energy itself, to compare starts. (The IRLS surrogate weighs each
-        residual by its own weight, so a start with every point far off scores near zero.)"""
+        residual by its own weight, so a start with every point far off scores near zero.)
+        weights: optional per-problem weight tensors replacing the current ones (starts are
+        compared under one visibility: a pose that hides more points must not win by it)."""
         st = self.settings
         k2 = st.robust_scale**2
         E = 0.0
-        for prob in self.problems():
+        probs = self.problems()
+        for k, prob in enumerate(probs):
             r, _ = prob.evaluate(state, self.cxy, False, 0)
             e2 = (r**2).sum(-1) / self.sig_px**2
-            E += 0.5 * float((prob.weights * k2 * e2 / (k2 + e2)).sum())
+            w = prob.weights if weights is None or weights[k] is None else weights[k]
+            E += 0.5 * float((w * k2 * e2 / (k2 + e2)).sum())
         c_ = state.c
         logf_d = state.logf - math.log(self.f0)
         return E + float(0.5 * (self.lam_diag * c_**2).sum() + (self.l1 * c_).sum()) + 0.5 * logf_d**2 / st.focal_sigma**2

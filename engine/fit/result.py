@@ -21,3 +21,6 @@ class FitResult:
     path: str
     seconds: float
     history: list = field(default_factory=list)
+    point_visibility: np.ndarray | None = None  # (N,) in [0, 1] at the end (None: visibility off)
+    jaw_visibility: np.ndarray | None = None    # (17,) the jaw landmarks' visibility at the end
+    restarted: bool = False                     # a collapsed fit was caught and restarted

@@ -20,11 +20,13 @@ import numpy as np
 import torch
 
 from ..core.errors import Cancelled
+from ..core.geometry import head_angles
 from ..model.points import PointBasis
 from .contour import Contour
 from .energy import FitEnergy
 from .full import full_stage
 from .lm import LevenbergMarquardt
+from .restart import restart_if_collapsed
 from .result import FitResult
 from .settings import FitSettings
 from .start import candidate_starts, choose_start, init_trusted
@@ -77,10 +79,15 @@ def _fit(model, targets, basis, image_size, weights, contour, init, st, device, 
             raise Cancelled("Reconstruction cancelled.")
 
     starts = candidate_starts(model, energy, basis, targets, pw, init)
-    trusted = init is not None and init_trusted(energy, starts[0][1], st.trust_init_sigmas)
+    trusted = (init is not None and init_trusted(energy, starts[0][1], st.trust_init_sigmas)
+               and abs(head_angles(starts[0][1].R.cpu().numpy())["yaw"]) <= st.trust_init_max_yaw)
     path, state, n_run = choose_start(energy, starts, trusted, lm, n_rigid, reselect, check_cancel, history)
     n_run += full_stage(energy, state, lm, n_full, reselect, check_cancel, history)
+    state, path, n_more, restarted = restart_if_collapsed(energy, state, path, lm, (n_rigid, n_full), reselect,
+                                                          check_cancel, history)
+    n_run += n_more
 
+    energy.update_visibility(state)   # the visibility the result reports
     r, _ = energy.main.evaluate(state, energy.cxy, False, 0)
     cres = None
     if energy.contour_problem is not None:
@@ -92,4 +99,5 @@ def _fit(model, targets, basis, image_size, weights, contour, init, st, device, 
         identity=c_np[:n_id].astype(np.float32), expression=c_np[n_id:].astype(np.float32),
         camera=state.camera(image_size), residual_px=r.norm(dim=-1).cpu().numpy(), contour_residual_px=cres,
         contour_vertices=energy.contour_ids, robust_weights=energy.robust_weights(r).cpu().numpy(),
-        iterations=n_run, path=path, seconds=time.perf_counter() - t0, history=history)
+        iterations=n_run, path=path, seconds=time.perf_counter() - t0, history=history,
+        point_visibility=energy.point_visibility, jaw_visibility=energy.jaw_visibility, restarted=restarted)

@@ -38,11 +38,38 @@ def choose_start(energy, starts, trusted_first: bool, lm, iterations, reselect, 
     if trusted_first:
         name, state = starts[0]
         return name, state.copy(), 0
-    best, run = None, 0
+    done, run = [], 0
     for name, start in starts:
         state = start.copy()
         E = rigid_stage(energy, state, lm, iterations, reselect, check_cancel, history)
         run += iterations
-        if best is None or E < best[0]:
-            best = (E, name, state)
+        done.append((E, name, state))
+    best = pick_best(energy, done)
     return best[1], best[2], run
+
+
+def pick_best(energy, candidates):
+    """The candidate (energy, name, state, ...) of lowest Geman-McClure energy. With visibility
+    on, every candidate is scored with the same point weights (each point's smallest
+    visibility over the candidates), so a pose that hides more points does not win by hiding
+    them; the energy's weights are left at the winner's own visibility."""
+    if len(candidates) == 1:
+        energy.reselect_contour(candidates[0][2])
+        return candidates[0]
+    vis = [energy.visibility_at(c[2]) for c in candidates]
+    if vis[0][0] is None:
+        scored = [(c[0], k) for k, c in enumerate(candidates)]
+    else:
+        pv = np.min([v[0] for v in vis], 0)
+        jv = np.min([v[1] for v in vis], 0)
+        scored = []
+        for k, c in enumerate(candidates):
+            energy.reselect_contour(c[2])
+            w_main = energy.tensor(energy.base_weights * pv)
+            w_cont = None
+            if energy.contour_problem is not None:
+                w_cont = energy.tensor(np.full(len(energy.contour_ids), float(energy._contour_weight)) * jv)
+            scored.append((energy.robust_energy(c[2], [w_main, w_cont]), k))
+    best = candidates[min(scored)[1]]
+    energy.reselect_contour(best[2])
+    return best

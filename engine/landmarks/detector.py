@@ -84,6 +84,17 @@ def model68_table():
     return _model68_table(str(MODEL68_PATH))
 
 
+def _hide_jaw(out, fixed, jaw_visibility):
+    """Where the jaw is hidden (visibility < 1) its landmark moves from the silhouette to the
+    model's fixed ICT jaw vertex (the 3D landmark behind the outline)."""
+    if jaw_visibility is None:
+        return out
+    v = np.clip(np.asarray(jaw_visibility, dtype=np.float64), 0, 1)[:, None]
+    out = out.copy()
+    out[:17] = v * out[:17] + (1 - v) * fixed[:17]
+    return out
+
+
 def points68(model, vertices, camera, silhouette_ids, table, jaw_targets=None):
     """(68, 2) pixels: the model's 68 landmarks on fitted vertices (V, 3) (model space) with
     `camera` and the 17 silhouette vertex ids of the jaw. jaw_targets (17, 2): the detected
@@ -98,7 +109,8 @@ def points68(model, vertices, camera, silhouette_ids, table, jaw_targets=None):
     return out
 
 
-def landmarks68(model, vertices, camera, contour_vertices=None, table="default", jaw_targets=None):
+def landmarks68(model, vertices, camera, contour_vertices=None, table="default", jaw_targets=None,
+                jaw_visibility=None):
     """Projected 68 landmarks of the fitted model (pixels) -> (fixed, contour):
     fixed: ICT's own 68 landmark vertices;
     contour: the model's calibrated 68 landmarks (engine/data/model_landmarks68.json: inner
@@ -107,15 +119,17 @@ def landmarks68(model, vertices, camera, contour_vertices=None, table="default",
     correspondence points on the fitted surface, blended by mp68.to68) with the jaw on the
     fitted silhouette. table: "default" (the shipped one), a table dict, or None (old definition).
     jaw_targets (17, 2): the detected jaw points (mp_jaw_points); with the shipped table each jaw
-    landmark is the fitted silhouette's point nearest to its detection."""
+    landmark is the fitted silhouette's point nearest to its detection. jaw_visibility (17,) in
+    [0, 1] (FitResult.jaw_visibility): hidden jaw landmarks are ICT's fixed jaw vertices instead."""
     fixed = camera.project(vertices[model.landmarks68].astype(np.float64))
     if table == "default":
         table = model68_table()
     if table is not None and contour_vertices is not None and len(contour_vertices) == 17:
-        return fixed, points68(model, vertices, camera, contour_vertices, table, jaw_targets)
+        return fixed, _hide_jaw(points68(model, vertices, camera, contour_vertices, table, jaw_targets),
+                                fixed, jaw_visibility)
     contour = fixed.copy()
     if mp68.MP_TO_68_INDEX is not None:
         contour = mp68.to68(camera.project(detector_points(model, vertices)))
     if contour_vertices is not None and len(contour_vertices) == 17:
         contour[:17] = camera.project(vertices[np.asarray(contour_vertices)].astype(np.float64))
-    return fixed, contour
+    return fixed, _hide_jaw(contour, fixed, jaw_visibility)

@@ -15,9 +15,9 @@ import numpy as np
 
 from ..core import options as option_rules
 from ..core.device import pick_device
-from ..core.errors import Cancelled, NoFaceError, WeightsUnavailableError
+from ..core.errors import Cancelled, WeightsUnavailableError
 from ..core.geometry import Camera, head_angles
-from ..detect import choose_face, detect_faces, face_landmarks
+from ..detect import locate_face
 from ..detect.image_io import load_image
 from ..fit import FitResult, FitSettings, fit_points
 from ..landmarks.detector import detector_basis, detector_offsets, jaw68_vertices, landmarks68, mp_jaw_points
@@ -25,6 +25,7 @@ from ..regress import genova_available, predict_init
 from ..regress.genova import load_genova_predictor
 from ..texture import bake_texture
 from .checks import photo_warnings
+from .pose_warnings import pose_warnings
 
 
 @dataclass
@@ -165,6 +166,14 @@ def fit_photo(img, box, points, model, opts, device, cancel=None):
                             cancel=cancel, settings=settings)
 
 
+def _warnings(img, face, quality, fit, evidence) -> list:
+    """The photo's (checks.py: small, blurred, turned, loose fit) and the pose's
+    (pose_warnings.py: hidden landmarks, fallback detector, restarted fit), each code once."""
+    out = photo_warnings(img, face, quality)
+    codes = {w["code"] for w in out}
+    return out + [w for w in pose_warnings(quality, fit, evidence) if w["code"] not in codes]
+
+
 def reconstruct(image, model, options: ReconstructOptions | None = None, progress=None, cancel=None) -> Reconstruction:
     """Photo (path, bytes, PIL image or (H, W, 3) array) -> Reconstruction. Raises typed FaceSpaceErrors."""
     opts = options or ReconstructOptions()
@@ -193,22 +202,20 @@ def reconstruct(image, model, options: ReconstructOptions | None = None, progres
     with _Timer(stage("load", 0.0, "Reading the photo")):
         img = load_image(image)
     h, w = img.shape[:2]
-    with _Timer(stage("detect", 0.05, "Finding faces")):
-        faces = detect_faces(img)
-        if not faces:
-            raise NoFaceError("No face was found in the photo. Use a photo where the face is clearly "
-                              "visible, well lit and not heavily covered.")
-        face = choose_face(faces, opts.face_index)
-    face_index = 0 if opts.face_index is None else int(opts.face_index)  # choose_face: faces[index]
-    with _Timer(stage("landmarks", 0.25, "Placing landmarks")):
-        lm = face_landmarks(img, face)
-        points = np.asarray(lm.points, dtype=np.float64)[:, :2]
+    stage("detect", 0.05, "Finding faces")
+    # MTCNN, then MediaPipe's full-range detector when MTCNN or the mesh fails (detect/locate.py)
+    located = locate_face(img, opts.face_index)
+    timings.update(located.timings)
+    faces, face, face_index = located.faces, located.face, located.face_index
+    stage("landmarks", 0.25, "Placing landmarks")
+    points = np.asarray(located.landmarks.points, dtype=np.float64)[:, :2]
     with _Timer(stage("fit", 0.4, "Fitting the face model")):
         init, fit = fit_photo(img, face.box, points, model, opts, device, cancel)
         vertices = model.vertices(fit.identity, fit.expression).astype(np.float32)
     cam = fit.camera
     silhouette68 = jaw68_vertices(model, vertices, cam)
-    fixed68, contour68 = landmarks68(model, vertices, cam, silhouette68, jaw_targets=mp_jaw_points(points))
+    fixed68, contour68 = landmarks68(model, vertices, cam, silhouette68, jaw_targets=mp_jaw_points(points),
+                                     jaw_visibility=getattr(fit, "jaw_visibility", None))
     tex = None
     with _Timer(stage("texture", 0.6, "Baking the texture")):
         tex = bake_texture(img, model, vertices, cam.world_to_camera, cam.K, opts.texture_size, device)
@@ -225,8 +232,8 @@ def reconstruct(image, model, options: ReconstructOptions | None = None, progres
         landmarks={"detected478": points.astype(np.float32), "fixed68": fixed68.astype(np.float32),
                    "contour68": contour68.astype(np.float32)},
         faces=list(faces), face_index=face_index, timings=timings,
-        quality=quality, warnings=photo_warnings(img, face, quality), path=fit.path, image=img,
+        quality=quality, warnings=_warnings(img, face, quality, fit, located.evidence), path=fit.path, image=img,
         extras={"sh_coeffs": getattr(tex, "sh_coeffs", None), "skin_tone": getattr(tex, "skin_tone", None),
                 "fit_seconds": fit.seconds, "silhouette68": silhouette68,
-                "regressor": None if init is None else init["source"]},
+                "regressor": None if init is None else init["source"], "evidence": located.evidence},
     )
