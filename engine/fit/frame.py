@@ -55,8 +55,10 @@ class FrameFitter:
         self.basis = PointBasis(b.mean + np.tensordot(self.view.identity.astype(np.float64), b.basis[:n], 1),
                                 b.basis[n:])
         st = settings or FitSettings()
+        # per frame, visibility stays off: the warm start tracks the turn, and the layout it
+        # needs is built on the full model, not this identity-folded view of it
         st = replace(st, fixed_focal=True, focal_prior=float(focal) / max(self.image_size),
-                     trust_init_sigmas=math.inf)
+                     trust_init_sigmas=math.inf, visibility=False)
         self.focal = float(focal)
         w, h = self.image_size
         self.K = np.array([[self.focal, 0, (w - 1) / 2], [0, self.focal, (h - 1) / 2], [0, 0, 1]])
