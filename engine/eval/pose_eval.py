@@ -83,7 +83,7 @@ def landmark_rows(model, items, quality="balanced", recon=None, progress=None, k
         row.update(fit_nme=nme68(fit68, it["gt"]), mp_nme=nme68(mp68, it["gt"]),
                    head_yaw=float(rec.quality.get("head_yaw_deg", np.nan)),
                    evidence=rec.extras.get("evidence"),
-                   warnings=[w["code"] for w in rec.extras.get("warnings", []) or []])
+                   warnings=[w["code"] for w in rec.warnings])
         ef, em = point_errors(fit68, it["gt"]), point_errors(mp68, it["gt"])
         if keep_points:
             row.update(fit68=fit68.tolist(), mp68=mp68.tolist())

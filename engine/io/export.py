@@ -157,7 +157,6 @@ def params_dict(rec, model) -> dict:
         "timings": rec.timings, "quality": rec.quality, "path": rec.path,
         "warnings": list(getattr(rec, "warnings", None) or []),   # [{code, message}]
         "regressor": extras.get("regressor"),   # which regression ran (None: none), whatever start won
-        "warnings": extras.get("warnings", []),  # [{code, message}] (pipeline/pose_warnings.py)
         **_views_dict(extras, names),
     })
 
