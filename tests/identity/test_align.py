@@ -49,6 +49,7 @@ def test_affine_follows_dlib_chip_details():
     assert np.allclose(A[:, :2], R * (150 * s - 1) / 149, atol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 def test_chip_matches_dlib_get_face_chip(shared_faces, cosine):
     """From dlib's own five points, our chip is dlib.get_face_chip's: within dlib's uint8

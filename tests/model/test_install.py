@@ -45,6 +45,7 @@ def serve(folder: Path):
         httpd.shutdown()
 
 
+@pytest.mark.slow
 def test_install_from_the_shared_archive(tmp_path):
     archive = need_shared("models", "ict-facekit.tar.xz")
     path = install_model(archive, data_dir=tmp_path)
@@ -54,6 +55,7 @@ def test_install_from_the_shared_archive(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] and not list(tmp_path.glob(".facespace-staging*"))
 
 
+@pytest.mark.slow
 def test_download_from_a_mirror_checks_every_file(ict_folder, tmp_path, monkeypatch):
     with serve(ict_folder.parent) as url:
         monkeypatch.setenv(BASE_URL_ENV, url)
@@ -109,6 +111,7 @@ def test_truncated_archive(tmp_path):
     _no_model_left(tmp_path / "data")
 
 
+@pytest.mark.slow
 def test_a_failed_reinstall_keeps_the_working_model(ict_folder, tmp_path):
     data = tmp_path / "data"
     good = install_model(ict_folder.parent, data_dir=data)

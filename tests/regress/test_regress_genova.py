@@ -220,6 +220,7 @@ def test_predict_genova_on_a_photo(ict_model, tmp_path, monkeypatch):
     assert set(full) >= {"identity", "expression", "rotation", "translation", "focal"}
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_gloo(tmp_path):
     """Data-parallel training through torch.distributed: torchrun, 2 CPU processes (gloo)."""
     import os
