@@ -4,7 +4,6 @@ Coordinates are image pixels with 0-based pixel centres (see docs/architecture.m
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import FaceIndexError, NoFaceError, WeightsUnavailableError
+from ..core.files import sha256_file
 from .image_io import check_image
 
 # facenet-pytorch 2.6.0 ships these in facenet_pytorch/data/; refuse anything else.
@@ -44,10 +44,6 @@ class FaceBox:
 # ---------------------------------------------------------------- MTCNN
 _lock = threading.Lock()
 _mtcnn = None
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _mtcnn_module():
@@ -81,7 +77,7 @@ def _get_mtcnn():
         data = Path(mod.__file__).resolve().parents[1] / "data"
         for fname, digest in MTCNN_SHA256.items():
             p = data / fname
-            if not p.is_file() or _sha256(p) != digest:
+            if not p.is_file() or sha256_file(p) != digest:
                 raise WeightsUnavailableError(
                     f"The face detector's weights ({p}) are missing or not the expected version. "
                     "Reinstall FaceSpace's dependencies (facenet-pytorch 2.6.0).")

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import IdentityWeightsCorruptError, IdentityWeightsError
+from ..core.files import sha256_file
 from ..core.paths import data_dir
 
 FORMAT_VERSION = 1
@@ -37,14 +38,6 @@ LICENCE = ("dlib_face_recognition_resnet_model_v1 by Davis E. King, released int
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def sidecar(path) -> Path:

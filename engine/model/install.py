@@ -6,7 +6,6 @@ and the model only appears, via os.replace, once it was converted and read back.
 """
 from __future__ import annotations
 
-import hashlib
 import lzma
 import os
 import shutil
@@ -18,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 from ..core.errors import ChecksumMismatchError, MissingSourceFileError, ModelDownloadError, ModelInstallError
+from ..core.files import sha256_file
 from . import ict
 from .morphable import MorphableModel, checksum_path, model_path
 
@@ -31,14 +31,6 @@ def upstream_base_url() -> str:
     )
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def verify_folder(root: Path) -> Path:
     """Check every file of the pinned release in `root` (which holds FaceXModel/ and LICENSE)."""
     files = ict.manifest()["files"]
@@ -49,7 +41,7 @@ def verify_folder(root: Path) -> Path:
                 f"The ICT-FaceKit copy at {root} is incomplete: {rel} is missing. "
                 "Download the whole FaceXModel folder (and LICENSE) again."
             )
-        if _sha256_file(p) != digest:
+        if sha256_file(p) != digest:
             raise ChecksumMismatchError(
                 f"{rel} in {root} is not the pinned ICT-FaceKit release (checksum mismatch). "
                 "It may be damaged or a different version; download it again."
@@ -79,7 +71,7 @@ def _download(dest: Path, allow_network: bool, progress=None) -> None:
                 "(github.com/ICT-VGL/ICT-FaceKit, folder FaceXModel and LICENSE) and run "
                 "`python -m engine install-model --from PATH`."
             ) from exc
-        if _sha256_file(target) != digest:
+        if sha256_file(target) != digest:
             raise ChecksumMismatchError(f"Downloaded {rel} failed its checksum; try again later.")
         if progress:
             progress((n + 1) / len(files), f"downloaded {rel}")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import glob
-import hashlib
 import json
 import os
 import sys
@@ -22,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..core.errors import FaceSpaceError
+from ..core.files import sha256_file
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 MANIFEST_NAME = "batch-manifest.json"
@@ -95,14 +95,6 @@ def collect_inputs(inputs) -> list:
     if not items:
         raise FaceSpaceError("No photos were found in the inputs (JPEG, PNG, BMP, TIFF or WebP).")
     return items
-
-
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ---- the manifest ---------------------------------------------------------------------------
@@ -183,6 +175,7 @@ def _local(todo, state, workers):
             yield process_item(item)
         return
     import multiprocessing as mp
+
     # spawn: no forked torch/mediapipe threads; one model per worker; results are small dicts
     with mp.get_context("spawn").Pool(workers, initializer=init_worker, initargs=state,
                                       maxtasksperchild=200) as pool:
@@ -214,7 +207,7 @@ def run_batch(items, outdir, options, writer, workers: int = 1, ray_address=None
     key = {k: getattr(options, k) for k in ("face_index", "texture_size", "quality", "regressor")}
     manifest = BatchManifest(outdir, key)
     for item in items:
-        item.sha256 = file_sha256(item.photo) if os.path.isfile(item.photo) else ""
+        item.sha256 = sha256_file(item.photo) if os.path.isfile(item.photo) else ""
     todo = [i for i in items if not manifest.finished(i, outdir)]
     counts = {"ok": 0, "warning": 0, "error": 0, "skipped": len(items) - len(todo)}
     rules.check_device(options.device)

@@ -2,19 +2,11 @@
 with a `<file>.sha256` sidecar verified before `torch.load(weights_only=True)`."""
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 from ..core.errors import FaceSpaceError, WeightsUnavailableError
-
-
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+from ..core.files import sha256_file
 
 
 def sidecar(path) -> Path:
