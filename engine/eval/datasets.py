@@ -19,15 +19,21 @@ def annotated_files(root=None, sets=FRONTAL_SETS) -> list:
     return sorted(j for name in sets for j in (root / name).glob("json/*.json"))
 
 
+def read_annotation(path) -> tuple:
+    """One annotation file -> (its json dict, (68, 2) 0-based ground truth)."""
+    d = json.loads(Path(path).read_text())
+    gt = np.asarray(d["landmarks68"], dtype=np.float64)
+    if str(d.get("coord_origin", "")).startswith("1-based"):
+        gt = gt - 1.0
+    return d, gt
+
+
 def landmark_items(root=None, sets=FRONTAL_SETS):
     """(name, image path, (68, 2) 0-based ground truth) for every annotated face of `sets`."""
     root = Path(root or SHARED / "photos" / "landmarks")
     items = []
     for j in annotated_files(root, sets):
-        d = json.loads(j.read_text())
-        gt = np.asarray(d["landmarks68"], dtype=np.float64)
-        if str(d.get("coord_origin", "")).startswith("1-based"):
-            gt = gt - 1.0
+        d, gt = read_annotation(j)
         items.append((f"{j.parent.parent.name}/{j.stem}", root / d["image"], gt))
     return items
 

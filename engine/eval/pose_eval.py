@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core.errors import FaceSpaceError
 from ..pipeline.reconstruct import ReconstructOptions, reconstruct
-from .datasets import FRONTAL_SETS, LARGE_POSE_SET, SHARED, annotated_files
+from .datasets import FRONTAL_SETS, LARGE_POSE_SET, SHARED, annotated_files, read_annotation
 from .metrics import nme68, point_errors
 
 BANDS = ((0, 30), (30, 60), (60, 91))
@@ -42,10 +42,7 @@ def pose_items(root=None, sets=(LARGE_POSE_SET,)):
     root = Path(root or SHARED / "photos" / "landmarks")
     out = []
     for j in annotated_files(root, sets):
-        d = json.loads(j.read_text())
-        gt = np.asarray(d["landmarks68"], dtype=np.float64)
-        if str(d.get("coord_origin", "")).startswith("1-based"):
-            gt = gt - 1.0
+        d, gt = read_annotation(j)
         re = d.get("landmarks68_2d_reannotated")
         out.append({"name": f"{j.parent.parent.name}/{j.stem}", "path": root / d["image"], "gt": gt,
                     "gt2d": None if re is None else np.asarray(re, dtype=np.float64),
